@@ -1,0 +1,1 @@
+"""Building blocks of bench/run.py: workloads, servers, checks, load, report, chart."""

@@ -1,0 +1,116 @@
+"""The seven workloads: what each one requests and what a correct answer is.
+
+Every server must give the same status, key headers and body, or it is not
+loaded for that workload: a faster wrong answer is not a result.
+"""
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[1]
+REPO = BENCH.parent
+LUA = BENCH / "lua"
+INDEX_PATH = REPO / "examples" / "public" / "index.html"
+
+POST_BODY = b"0123456789abcdef" * 64  # same 1 KiB as bench/lua/post.lua
+PIPELINE_DEPTH = 16  # same as bench/lua/pipeline.lua
+
+
+@dataclass(frozen=True)
+class Expect:
+    """A correct response. content_types: accepted prefixes of Content-Type (any if empty)."""
+
+    status: int
+    body: bytes | None = None  # None: any body
+    headers: dict[str, str] = field(default_factory=dict)
+    content_types: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    method: str
+    path: str
+    script: Path
+    expect: Expect
+    description: str
+    pipeline: int = 1
+    non2xx_expected: bool = False  # wrk counts 404s as "non-2xx or 3xx": not errors here
+
+    def request_bytes(self) -> bytes:
+        """The raw HTTP/1.1 request the checks send (wrk sends the same thing)."""
+        body = POST_BODY if self.method == "POST" else b""
+        head = f"{self.method} {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if body:
+            head += f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n"
+        return (head + "\r\n").encode() + body
+
+
+def make_workloads(index_bytes: bytes) -> dict[str, Workload]:
+    """All workloads, in report order; the static body is whatever index file is served."""
+    hello = Expect(200, b"hello, bill!", content_types=("text/plain", "text/html"))
+    report = LUA / "report.lua"
+    items = [
+        Workload(
+            "redirect",
+            "GET",
+            "/easter",
+            report,
+            Expect(301, b"", headers={"location": "/egg"}),
+            "GET /easter -> 301 Location: /egg, empty body",
+        ),
+        Workload(
+            "static",
+            "GET",
+            "/",
+            report,
+            Expect(200, index_bytes, content_types=("text/html",)),
+            f"GET / -> examples/public/index.html ({len(index_bytes)} bytes)",
+        ),
+        Workload(
+            "params",
+            "GET",
+            "/hello?name=bill",
+            report,
+            hello,
+            "GET /hello?name=bill -> 'hello, bill!' (query parsed in Python)",
+        ),
+        Workload(
+            "json",
+            "GET",
+            "/users/42",
+            report,
+            Expect(200, b'{"id":42,"name":"user42"}', content_types=("application/json",)),
+            "GET /users/42 -> compact JSON from a typed path parameter",
+        ),
+        Workload(
+            "post",
+            "POST",
+            "/echo",
+            LUA / "post.lua",
+            Expect(200, POST_BODY),
+            "POST /echo with a 1 KiB body, echoed back",
+        ),
+        Workload(
+            "notfound",
+            "GET",
+            "/missing",
+            report,
+            Expect(404),
+            "GET /missing -> 404",
+            non2xx_expected=True,
+        ),
+        Workload(
+            "pipelined",
+            "GET",
+            "/hello?name=bill",
+            LUA / "pipeline.lua",
+            hello,
+            f"params route, {PIPELINE_DEPTH} requests pipelined per connection",
+            pipeline=PIPELINE_DEPTH,
+        ),
+    ]
+    return {w.name: w for w in items}
+
+
+WORKLOAD_NAMES = ("redirect", "static", "params", "json", "post", "notfound", "pipelined")

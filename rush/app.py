@@ -1,0 +1,372 @@
+"""The application object: routes, hooks, error handling, and turning return values into bytes.
+
+`Rush.handle(request)` is the seam the server calls: it never raises (except SystemExit and
+KeyboardInterrupt) and returns the complete response bytes. It knows nothing of sockets.
+Hot path: one route lookup, the handler, one `render` call. Hooks, error handlers and the
+`Response` object are only paid for by apps and requests that use them.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rush.exceptions import ConfigError, HTTPError, reason_phrase
+from rush.protocol import RequestMessage
+from rush.request import Request, _decode_path
+from rush.response import (
+    CONTENT_HTML,
+    CONTENT_JSON,
+    Response,
+    connection_line,
+    dump_json,
+    has_no_body,
+    render,
+    render_header_lines,
+    status_prefix,
+)
+from rush.routing import Route, Router
+
+error_log = logging.getLogger("rush.error")
+
+F = TypeVar("F", bound=Callable[..., Any])
+Handler = Callable[..., Any]
+
+REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
+
+
+class Rush:
+    """A Rush application: register routes with decorators, then `run()` it.
+
+    Hooks and where they run:
+    - `before_request` / `after_request`: around every request, in the worker that serves it.
+    - `on_startup` / `on_shutdown`: once in every worker process, after the fork and before
+      exit (so each worker opens its own database connections); once in all with workers=1.
+    Module-level code of the app runs once, in the master, before the workers are forked.
+    """
+
+    def __init__(self, import_name: str | None = None, *, max_body: int | None = None) -> None:
+        self.import_name = import_name
+        self.router = Router()
+        #: Default request body limit in bytes; None means the server's limit (1 GiB).
+        self.max_body = max_body
+        self.error_handlers: dict[int | type[BaseException], Handler] = {}
+        self.before_request_funcs: list[Callable[[Request], Any]] = []
+        self.after_request_funcs: list[Callable[[Request, Response], Response | None]] = []
+        self.startup_funcs: list[Callable[[], Any]] = []
+        self.shutdown_funcs: list[Callable[[], Any]] = []
+        # GET target -> (status prefix, the rest after Date/Connection): whole answers
+        # rendered at startup, which the connection sends without building a Request.
+        self._prerendered: dict[bytes, tuple[bytes, bytes]] = {}
+
+    # -- registering ---------------------------------------------------------------------
+
+    def route(
+        self,
+        path: str,
+        methods: list[str] | tuple[str, ...] | None = None,
+        *,
+        max_body: int | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """Bind a handler to `path` for `methods` (GET by default).
+
+        `max_body` overrides the request body limit for this route (413 beyond it).
+        """
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods, max_body=max_body, **options)
+            return func
+
+        return decorator
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Handler,
+        methods: list[str] | tuple[str, ...] | None = None,
+        **options: Any,
+    ) -> Route:
+        return self.router.add(path, methods or ["GET"], endpoint, **options)
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["DELETE"], **options)
+
+    def redirect(self, path: str, location: str, status: int = 301) -> None:
+        """Answer GET `path` with a redirect to `location`, rendered once at startup."""
+        if status not in REDIRECT_CODES:
+            raise ConfigError(f"redirect {path!r}: {status} is not a redirect status")
+        if any(ch in location for ch in "\r\n\x00"):
+            raise ConfigError(f"redirect {path!r}: the location contains a control character")
+        response = Response(b"", status, {"Location": location}, content_type="")
+
+        def redirect_endpoint(request: Request) -> Response:
+            return response
+
+        redirect_endpoint.__qualname__ = f"redirect({path!r} -> {location!r})"
+        route = self.add_route(path, redirect_endpoint, ["GET"])
+        if route.is_static:
+            rest = f"Location: {location}\r\nContent-Length: 0\r\n\r\n".encode("latin-1")
+            self._prerendered[path.encode("utf-8")] = (status_prefix(status), rest)
+
+    def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
+        """Handle an HTTP status (`404`) or an exception class; called as f(request, error)."""
+        if isinstance(code_or_exception, int):
+            if not 400 <= code_or_exception <= 599:
+                raise ConfigError(f"errorhandler({code_or_exception}): not an error status")
+        elif not (
+            isinstance(code_or_exception, type) and issubclass(code_or_exception, BaseException)
+        ):
+            raise ConfigError(f"errorhandler({code_or_exception!r}): need a status or exception")
+
+        def decorator(func: F) -> F:
+            self.error_handlers[code_or_exception] = func
+            return func
+
+        return decorator
+
+    def before_request(self, func: F) -> F:
+        """Run `func(request)` before each handler; a non-None return value is the answer."""
+        self.before_request_funcs.append(func)
+        return func
+
+    def after_request(self, func: F) -> F:
+        """Run `func(request, response)` after each handler; it may change or replace it."""
+        self.after_request_funcs.append(func)
+        return func
+
+    def on_startup(self, func: F) -> F:
+        """Run `func()` once in each worker process when it starts."""
+        self.startup_funcs.append(func)
+        return func
+
+    def on_shutdown(self, func: F) -> F:
+        """Run `func()` once in each worker process when it stops."""
+        self.shutdown_funcs.append(func)
+        return func
+
+    # -- what the server asks ------------------------------------------------------------
+
+    def prerendered(self) -> dict[bytes, tuple[bytes, bytes]]:
+        """Answers the server may send without calling the app (none when hooks exist)."""
+        if self.before_request_funcs or self.after_request_funcs:
+            return {}
+        return self._prerendered
+
+    def body_limit_for(self, message: RequestMessage, default: int) -> int:
+        """The body limit for a request: its route's `max_body`, else the app's, else default."""
+        limit = self.max_body if self.max_body is not None else default
+        path = _decode_path(message.target.partition(b"?")[0])
+        found = self.router.match(message.method, path)
+        if found is not None:
+            route_limit = found[0].options.get("max_body")
+            if route_limit is not None:
+                return route_limit
+        return limit
+
+    def handle(self, request: Request) -> bytes:
+        """Answer one request with complete response bytes. Never raises for app errors."""
+        method = request.method
+        head_only = method == "HEAD"
+        try:
+            if self.before_request_funcs:
+                rv = self._run_before_hooks(request)
+                if rv is not None:
+                    return self._finish(request, rv, head_only, 200)
+            found = self.router.match(method, request.path)
+            if found is None:
+                found = self._match_fallback(request)
+            route, args = found
+            request.route = route
+            request.view_args = args
+            rv = route.endpoint(request, **args) if args else route.endpoint(request)
+            return self._finish(request, rv, head_only, 200)
+        except HTTPError as error:
+            return self._finish_error(request, error, head_only)
+        except Exception as error:
+            return self._finish_exception(request, error, head_only)
+
+    # -- the miss path -------------------------------------------------------------------
+
+    def _match_fallback(self, request: Request) -> tuple[Route, dict[str, Any]]:
+        """HEAD via GET, automatic OPTIONS, then 405 with Allow, else 404."""
+        router = self.router
+        if request.method == "HEAD":
+            found = router.match("GET", request.path)
+            if found is not None:
+                return found
+        allowed = router.allowed_methods(request.path)
+        if not allowed:
+            raise HTTPError(404)
+        if "GET" in allowed:
+            allowed.add("HEAD")
+        allowed.add("OPTIONS")
+        allow = ", ".join(sorted(allowed))
+        if request.method == "OPTIONS":
+            answer = Response(b"", 200, {"Allow": allow}, content_type="")
+            return Route(request.path, frozenset(("OPTIONS",)), lambda req: answer), {}
+        raise HTTPError(405, headers={"Allow": allow})
+
+    def _run_before_hooks(self, request: Request) -> Any:
+        for hook in self.before_request_funcs:
+            rv = hook(request)
+            if rv is not None:
+                return rv
+        return None
+
+    # -- turning return values into bytes ------------------------------------------------
+
+    def _finish(self, request: Request, rv: Any, head_only: bool, status: int) -> bytes:
+        # PERF: the common return types render straight to bytes, no Response object.
+        if not self.after_request_funcs:
+            kind = type(rv)
+            if kind is str:
+                return render(
+                    status,
+                    rv.encode(),
+                    CONTENT_HTML,
+                    b"",
+                    connection_line(request.keep_alive, request.http_version),
+                    head_only,
+                )
+            if kind is dict or kind is list:
+                return render(
+                    status,
+                    dump_json(rv),
+                    CONTENT_JSON,
+                    b"",
+                    connection_line(request.keep_alive, request.http_version),
+                    head_only,
+                )
+        response = self.make_response(rv, status)
+        for hook in self.after_request_funcs:
+            response = hook(request, response) or response
+        return response.render(request.keep_alive, request.http_version, head_only)
+
+    def make_response(self, rv: Any, status: int = 200) -> Response:
+        """Any allowed handler return value as a Response (Flask's rules)."""
+        if isinstance(rv, Response):
+            return rv
+        if rv is None:
+            return Response(b"", 204, content_type="")
+        if isinstance(rv, tuple):
+            if not 2 <= len(rv) <= 3:
+                raise TypeError("a handler tuple is (body, status) or (body, status, headers)")
+            body, second = rv[0], rv[1]
+            headers = rv[2] if len(rv) == 3 else None
+            if isinstance(second, (dict, list)) and headers is None:
+                second, headers = status, second  # (body, headers)
+            if isinstance(body, Response):
+                body.status = second
+                for name, value in headers.items() if isinstance(headers, dict) else headers or ():
+                    body.headers[name] = value
+                return body
+            return Response(body, second, headers)
+        return Response(rv, status)
+
+    def _finish_error(self, request: Request, error: HTTPError, head_only: bool) -> bytes:
+        handler = self.error_handlers.get(error.status) or self._class_handler(error)
+        if handler is not None:
+            try:
+                return self._finish(request, handler(request, error), head_only, error.status)
+            except Exception as inner:
+                if isinstance(inner, HTTPError) and inner is not error:
+                    return self._default_error(request, inner, head_only)
+                error_log.exception("error handler for %s failed", error.status)
+                return self._default_error(request, HTTPError(500), head_only)
+        return self._default_error(request, error, head_only)
+
+    def _finish_exception(self, request: Request, error: Exception, head_only: bool) -> bytes:
+        handler = self._class_handler(error)
+        if handler is not None:
+            try:
+                return self._finish(request, handler(request, error), head_only, 500)
+            except HTTPError as http_error:
+                return self._finish_error(request, http_error, head_only)
+            except Exception:
+                error_log.exception("error handler for %s failed", type(error).__name__)
+        else:
+            error_log.error(
+                "unhandled exception in %s %s", request.method, request.path, exc_info=error
+            )
+        server_error = HTTPError(500)
+        handler = self.error_handlers.get(500)
+        if handler is not None:
+            try:
+                return self._finish(request, handler(request, server_error), head_only, 500)
+            except Exception:
+                error_log.exception("error handler for 500 failed")
+        return self._default_error(request, server_error, head_only)
+
+    def _class_handler(self, error: BaseException) -> Handler | None:
+        for cls in type(error).__mro__:
+            handler = self.error_handlers.get(cls)
+            if handler is not None:
+                return handler
+        return None
+
+    def _default_error(self, request: Request, error: HTTPError, head_only: bool) -> bytes:
+        status = error.status
+        body = b"" if has_no_body(status) else error_page(status, error.message)
+        extra = render_header_lines(error.headers.items()) if error.headers else b""
+        return render(
+            status,
+            body,
+            CONTENT_HTML,
+            extra,
+            connection_line(request.keep_alive, request.http_version),
+            head_only,
+        )
+
+    # -- running -------------------------------------------------------------------------
+
+    def test_client(self) -> Any:
+        """An in-process client: `app.test_client().get("/hello", query={"name": "x"})`."""
+        from rush.testing import TestClient
+
+        return TestClient(self)
+
+    def run(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8000,
+        workers: int | None = None,
+        **options: Any,
+    ) -> None:
+        """Serve the app: `workers=None` forks one worker per CPU, `workers=1` runs in-process.
+
+        Other keyword arguments are `rush.config.Config` fields (timeouts, limits, logging).
+        """
+        # Imported here so that the framework modules never depend on the server at import.
+        from rush.cli import run_app
+        from rush.config import Config
+
+        config = Config.from_sources({"bind": [f"{host}:{port}"], "workers": workers, **options})
+        raise SystemExit(run_app(self, config))
+
+    def prepare(self) -> None:
+        """Compile the route table; the server calls this in the master, before forking."""
+        self.router.compile()
+
+
+def error_page(status: int, message: str | None = None) -> bytes:
+    """The default HTML body for an error status."""
+    phrase = reason_phrase(status)
+    text = f"<!doctype html>\n<title>{status} {phrase}</title>\n<h1>{phrase}</h1>\n"
+    if message:
+        text += f"<p>{html.escape(message)}</p>\n"
+    return text.encode("utf-8")

@@ -1,0 +1,130 @@
+"""Server configuration: one frozen object built from keyword arguments, CLI flags and env.
+
+Precedence, highest first: `app.run(...)` keyword arguments or CLI flags, then `RUSH_<FIELD>`
+environment variables, then the defaults below. Mistakes are reported at startup as
+ConfigError with the field's name.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import MISSING, dataclass, fields
+from typing import Any
+
+from rush.exceptions import ConfigError
+from rush.protocol import Limits
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """Every server knob with its default. Times are in seconds, sizes in bytes."""
+
+    bind: tuple[str, ...] = ("127.0.0.1:8000",)
+    workers: int | None = None
+    backlog: int = 2048
+    max_connections: int = 10_000
+    max_request_line: int = 8 * 1024
+    max_header_bytes: int = 64 * 1024
+    max_header_count: int = 100
+    max_body: int = 1024 * 1024 * 1024
+    header_timeout: float = 10.0
+    keepalive_timeout: float = 5.0
+    body_timeout: float = 30.0
+    graceful_timeout: float = 30.0
+    write_high_water: int = 1024 * 1024
+    access_log: str | None = None
+    log_level: str = "info"
+
+    @property
+    def limits(self) -> Limits:
+        return Limits(
+            self.max_request_line, self.max_header_bytes, self.max_header_count, self.max_body
+        )
+
+    @property
+    def worker_count(self) -> int:
+        return self.workers if self.workers else (os.cpu_count() or 1)
+
+    @classmethod
+    def from_sources(
+        cls, options: Mapping[str, Any], environ: Mapping[str, str] | None = None
+    ) -> Config:
+        """Merge explicit options over `RUSH_*` environment variables over defaults."""
+        environ = os.environ if environ is None else environ
+        known = {f.name: f for f in fields(cls)}
+        unknown = set(options) - set(known)
+        if unknown:
+            raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
+        values: dict[str, Any] = {}
+        for name, spec in known.items():
+            env_value = environ.get(f"RUSH_{name.upper()}")
+            if options.get(name) is not None:
+                values[name] = options[name]
+            elif env_value is not None and env_value != "":
+                values[name] = _from_env(name, spec.default, env_value)
+        config = cls(**values)
+        config.validate()
+        return config
+
+    def validate(self) -> None:
+        if isinstance(self.bind, str):
+            object.__setattr__(self, "bind", (self.bind,))
+        object.__setattr__(self, "bind", tuple(self.bind))
+        if not self.bind:
+            raise ConfigError("bind: at least one address is needed")
+        for address in self.bind:
+            parse_bind(address)
+        if self.workers is not None and self.workers < 1:
+            raise ConfigError(f"workers: must be at least 1 (got {self.workers})")
+        for name in (
+            "max_request_line",
+            "max_header_bytes",
+            "max_header_count",
+            "backlog",
+            "max_connections",
+            "write_high_water",
+        ):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name}: must be positive")
+        if self.max_body < 0:
+            raise ConfigError("max_body: must not be negative")
+        for name in ("header_timeout", "keepalive_timeout", "body_timeout", "graceful_timeout"):
+            if getattr(self, name) <= 0:
+                raise ConfigError(f"{name}: must be a positive number of seconds")
+
+
+def _from_env(name: str, default: Any, text: str) -> Any:
+    try:
+        if name == "bind":
+            return tuple(part.strip() for part in text.split(",") if part.strip())
+        if name == "workers":
+            return int(text)
+        if isinstance(default, bool):
+            return text.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int):
+            return int(text)
+        if isinstance(default, float):
+            return float(text)
+    except ValueError:
+        raise ConfigError(f"RUSH_{name.upper()}: cannot read {text!r}") from None
+    return text
+
+
+def parse_bind(address: str) -> tuple[str, int]:
+    """`host:port`, `[::1]:port` or `:port` -> (host, port); a bad address is a ConfigError."""
+    if not isinstance(address, str) or ":" not in address:
+        raise ConfigError(f"bind: {address!r} is not HOST:PORT")
+    host, _, port_text = address.rpartition(":")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise ConfigError(f"bind: {address!r} has no numeric port") from None
+    if not 0 <= port <= 65535:
+        raise ConfigError(f"bind: port {port} is out of range")
+    return host or "0.0.0.0", port
+
+
+DEFAULTS = {f.name: f.default for f in fields(Config) if f.default is not MISSING}

@@ -1,0 +1,54 @@
+"""Exceptions a handler raises on purpose, and the errors Rush reports at startup.
+
+`HTTPError` (via `abort`) becomes a response of its status: the app renders it with a
+registered error handler or the default page. Anything else a handler raises is a bug:
+it is logged with its traceback and answered 500.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import NoReturn
+
+
+def reason_phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Unknown"
+
+
+class HTTPError(Exception):
+    """An error response: `abort(404)` raises one; error handlers receive it."""
+
+    def __init__(
+        self, status: int = 500, message: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+        super().__init__(f"{status} {reason_phrase(status)}" + (f": {message}" if message else ""))
+
+
+class BadRequestKeyError(HTTPError, KeyError):
+    """`request.args["missing"]` in a handler: a 400 for the client, as in Flask."""
+
+    def __init__(self, key: str) -> None:
+        HTTPError.__init__(self, 400, f"missing key: {key}")
+        self.key = key
+
+    def __str__(self) -> str:
+        return HTTPError.__str__(self)
+
+
+def abort(status: int, message: str | None = None) -> NoReturn:
+    """Stop the handler and answer `status` (rendered by the app's error handling)."""
+    raise HTTPError(status, message)
+
+
+class RouteError(ValueError):
+    """A route table mistake (bad pattern, duplicate route), raised when the route is added."""
+
+
+class ConfigError(ValueError):
+    """A configuration mistake found at startup (bad bind address, missing folder...)."""

@@ -1,0 +1,294 @@
+"""HTTP/1.1 request parsing on top of httptools (llhttp), with Rush's limits and checks.
+
+Facts and strategy:
+- llhttp is strict already: it rejects bare LF and bare CR, NUL and control bytes, obsolete
+  line folding, whitespace before a colon, Content-Length together with Transfer-Encoding,
+  duplicate Content-Length, chunked not last, malformed or overflowing chunk sizes.
+  We add what it leaves to the server: Host rules (RFC 9112 §3.2), the request-target form
+  (§3.2), versions other than 1.0/1.1, a transfer coding other than plain `chunked`,
+  Transfer-Encoding on HTTP/1.0 (§6.1), `Expect`, and every size limit.
+- httptools buffers a header line internally until it ends, so a client could grow that buffer
+  without ever finishing a header. We therefore also count raw bytes fed while a head is open.
+- `feed()` returns each message whose head completed during the call. A message whose body is
+  still arriving is returned with `complete=False`; it keeps filling in later calls (or hands
+  its chunks to `body_sink` once the server sets one), and turns `complete` when done.
+- A ProtocolError leaves the parser dead: after a framing error nothing more can be trusted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import httptools
+
+from rush.protocol.errors import ProtocolError
+from rush.protocol.limits import Limits
+
+BodySink = Callable[[bytes], None]
+
+_SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
+
+
+class RequestMessage:
+    """One request as framed on the wire: head fields, then the body as it arrives."""
+
+    __slots__ = (
+        "method",
+        "target",
+        "version",
+        "headers",
+        "keep_alive",
+        "content_length",
+        "chunked",
+        "expect_continue",
+        "body_parts",
+        "body_size",
+        "body_sink",
+        "body_limit",
+        "complete",
+    )
+
+    def __init__(self) -> None:
+        self.method = ""
+        self.target = b""
+        self.version = "1.1"
+        self.headers: list[tuple[bytes, bytes]] = []
+        self.keep_alive = True
+        self.content_length: int | None = None
+        self.chunked = False
+        self.expect_continue = False
+        self.body_parts: list[bytes] = []
+        self.body_size = 0
+        self.body_sink: BodySink | None = None
+        self.body_limit = 0
+        self.complete = False
+
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or bool(self.content_length)
+
+    def take_body(self) -> bytes:
+        """The buffered body as one bytes object (empty once a sink took it)."""
+        parts = self.body_parts
+        if not parts:
+            return b""
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        self.body_parts = []
+        return body
+
+    def set_body_sink(self, sink: BodySink) -> None:
+        """Send the body to `sink` from now on, starting with what is already buffered."""
+        for part in self.body_parts:
+            sink(part)
+        self.body_parts = []
+        self.body_sink = sink
+
+
+BodyLimitFor = Callable[[RequestMessage], int]
+
+
+class RequestParser:
+    """Feeds bytes to llhttp and yields RequestMessages; raises ProtocolError on bad input."""
+
+    __slots__ = (
+        "_parser",
+        "_limits",
+        "_body_limit_for",
+        "_message",
+        "_started",
+        "_in_head",
+        "_head_bytes",
+        "_url_bytes",
+        "_header_bytes",
+        "_error",
+        "_dead",
+        "upgraded",
+    )
+
+    def __init__(self, limits: Limits | None = None, body_limit_for: BodyLimitFor | None = None):
+        self._parser = httptools.HttpRequestParser(self)
+        self._limits = limits or Limits()
+        # Asked once per request that has a body, so routes can raise or lower the default.
+        self._body_limit_for = body_limit_for
+        self._message: RequestMessage | None = None
+        self._started: list[RequestMessage] = []
+        self._in_head = False
+        self._head_bytes = 0
+        self._url_bytes = 0
+        self._header_bytes = 0
+        self._error: ProtocolError | None = None
+        self._dead = False
+        # Set when a request asked to switch protocols: we answer it, then stop parsing.
+        self.upgraded = False
+
+    @property
+    def idle(self) -> bool:
+        """True between messages: no head or body is partly received."""
+        return not self._in_head and (self._message is None or self._message.complete)
+
+    @property
+    def in_head(self) -> bool:
+        return self._in_head
+
+    def feed(self, data: bytes) -> list[RequestMessage]:
+        if self._dead:
+            return []
+        started: list[RequestMessage] = []
+        self._started = started
+        if self._in_head:
+            self._head_bytes += len(data)
+            self._check_head_size()
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            # The request before the upgrade is complete and will be answered; what follows is
+            # another protocol, which Rush does not speak.
+            self._dead = True
+            self.upgraded = True
+        except httptools.HttpParserError as exc:
+            self._dead = True
+            if self._error is not None:
+                raise self._error from None
+            cause = exc.__context__
+            if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
+                raise cause from None  # a body sink failed: not the client's fault, not a 400
+            raise ProtocolError(400, str(exc) or "malformed request") from None
+        if self._in_head:
+            self._check_head_size()
+        return started
+
+    def _check_head_size(self) -> None:
+        limits = self._limits
+        if self._head_bytes > limits.max_request_line + limits.max_header_bytes + 4:
+            self._dead = True
+            if not self._url_bytes and self._head_bytes > limits.max_request_line:
+                raise ProtocolError(414, "request line too long")
+            raise ProtocolError(431, "request header section too large")
+
+    def _fail(self, status: int, reason: str) -> None:
+        """Raise from inside an httptools callback; feed() re-raises it as itself."""
+        self._error = ProtocolError(status, reason)
+        raise self._error
+
+    # -- httptools callbacks -------------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._message = RequestMessage()
+        self._in_head = True
+        self._head_bytes = 0
+        self._url_bytes = 0
+        self._header_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        message = self._message
+        assert message is not None
+        self._url_bytes += len(url)
+        if self._url_bytes > self._limits.max_request_line:
+            self._fail(414, "request line too long")
+        message.target += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        message = self._message
+        assert message is not None
+        if not self._in_head:
+            return  # a chunked trailer: framed and bounded, but never merged into the headers
+        self._header_bytes += len(name) + len(value) + 4
+        headers = message.headers
+        if self._header_bytes > self._limits.max_header_bytes:
+            self._fail(431, "request header section too large")
+        if len(headers) >= self._limits.max_header_count:
+            self._fail(431, "too many request header fields")
+        headers.append((name, value))
+
+    def on_headers_complete(self) -> None:
+        message = self._message
+        assert message is not None
+        parser = self._parser
+        self._in_head = False
+        message.method = parser.get_method().decode("ascii")
+        message.version = version = parser.get_http_version()
+        if version not in _SUPPORTED_VERSIONS:
+            # HTTP/0.9 has no headers to frame anything with; a newer major version is
+            # well-formed but not ours to speak (RFC 9110 §15.6.6).
+            if version == "0.9":
+                self._fail(400, "HTTP/0.9 is not supported")
+            self._fail(505, "HTTP version not supported")
+        message.keep_alive = parser.should_keep_alive()
+        self._check_fields(message)
+        self._check_target(message)
+        if message.chunked or message.content_length:
+            limit = self._body_limit_for(message) if self._body_limit_for else self._limits.max_body
+            message.body_limit = limit
+            if message.content_length is not None and message.content_length > limit:
+                self._fail(413, "request body too large")
+        self._started.append(message)
+
+    def _check_fields(self, message: RequestMessage) -> None:
+        """Apply the header rules llhttp leaves to the server."""
+        hosts = 0
+        for name, value in message.headers:
+            if len(name) > 17 or len(name) < 4:
+                continue  # PERF: none of the fields checked here has such a length
+            lname = name.lower()
+            if lname == b"host":
+                hosts += 1
+            elif lname == b"content-length":
+                message.content_length = int(value)
+            elif lname == b"transfer-encoding":
+                # RFC 9112 §6.1: chunked must be final; Rush decodes no other coding, so any
+                # other coding is a body length it cannot determine.
+                if value.strip().lower() != b"chunked":
+                    self._fail(400, "unsupported transfer coding")
+                if message.version == "1.0":
+                    self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
+                message.chunked = True
+            elif lname == b"expect":
+                if value.strip().lower() != b"100-continue":
+                    self._fail(417, "unsupported expectation")
+                # RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
+                message.expect_continue = message.version == "1.1"
+        # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+        if hosts > 1 or (hosts == 0 and message.version == "1.1"):
+            self._fail(400, "missing or duplicate Host header")
+
+    def _check_target(self, message: RequestMessage) -> None:
+        """RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS only."""
+        target = message.target
+        if target[:1] == b"/":
+            return
+        if target == b"*":
+            if message.method != "OPTIONS":
+                self._fail(400, "asterisk-form is only for OPTIONS")
+            return
+        if message.method == "CONNECT":
+            self._fail(400, "CONNECT is not supported")
+        lowered = target[:8].lower()
+        if lowered.startswith(b"http://") or lowered.startswith(b"https://"):
+            # Absolute-form: a server must accept it (§3.2.2); route on its path.
+            rest = target[target.index(b"//") + 2 :]
+            slash = rest.find(b"/")
+            query = rest.find(b"?")
+            if slash == -1 or (query != -1 and query < slash):
+                message.target = b"/" + (rest[query:] if query != -1 else b"")
+            else:
+                message.target = rest[slash:]
+            return
+        self._fail(400, "invalid request target")
+
+    def on_body(self, body: bytes) -> None:
+        message = self._message
+        assert message is not None
+        message.body_size += len(body)
+        if message.body_size > message.body_limit:
+            self._fail(413, "request body too large")
+        if message.body_sink is not None:
+            message.body_sink(body)
+        else:
+            message.body_parts.append(body)
+
+    def on_message_complete(self) -> None:
+        message = self._message
+        assert message is not None
+        message.complete = True
+        if message.body_sink is not None:
+            message.body_sink(b"")  # end of body

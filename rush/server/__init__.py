@@ -1,0 +1,1 @@
+"""The server: an epoll loop per worker process, connections, and the supervisor that forks them."""

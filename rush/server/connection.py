@@ -1,0 +1,375 @@
+"""One client connection: bytes from the socket -> protocol -> app -> bytes to the socket.
+
+Facts and strategy:
+- One `recv` per readable event; every request completed by those bytes is answered, in
+  order, and all their answers leave in one `send` (pipelining costs one syscall per batch).
+- Writes: if nothing is buffered, `send` at once; only the remainder is buffered and only then
+  do we ask for EPOLLOUT. Above `write_high_water` buffered bytes we stop reading, so a client
+  that pipelines and never reads cannot grow our memory (CPython's selector transport does
+  the same).
+- Deadlines, checked by the worker's sweep timer: a request head must arrive whole within
+  `header_timeout` of its first byte (slowloris); a body or a pending write must make progress
+  every `body_timeout`; an idle keep-alive connection lives `keepalive_timeout`.
+- A ProtocolError gets a canned answer with `Connection: close`, then a lingering close: we
+  stop writing, drain what the client still sends for a moment, then close, so the kernel does
+  not answer unread bytes with a RST that would destroy our error response in flight.
+- Socket errors are a quiet close: a client that vanishes is normal, not an error to log.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import time
+from collections.abc import Callable
+from typing import Protocol
+
+from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
+from rush.request import Request
+from rush.response import connection_line, date_line, render
+from rush.server.loop import EPOLLIN, EPOLLOUT, EventLoop
+
+RECV_SIZE = 256 * 1024
+LINGER_SECONDS = 2.0
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+access_log = logging.getLogger("rush.access")
+
+
+class Handler(Protocol):
+    """What a connection needs from the application (rush.app.Rush provides it)."""
+
+    def handle(self, request: Request) -> bytes: ...
+    def prerendered(self) -> dict[bytes, tuple[bytes, bytes]]: ...
+    def body_limit_for(self, message: RequestMessage, default: int) -> int: ...
+
+
+class ServerContext:
+    """What all connections of one worker share: loop, app, settings, the open connections."""
+
+    __slots__ = (
+        "loop",
+        "handler",
+        "handle",
+        "prerendered",
+        "limits",
+        "header_timeout",
+        "keepalive_timeout",
+        "body_timeout",
+        "write_high_water",
+        "connections",
+        "draining",
+        "access_log",
+        "on_close",
+        "requests_served",
+    )
+
+    def __init__(
+        self,
+        loop: EventLoop,
+        handler: Handler,
+        limits: Limits,
+        header_timeout: float,
+        keepalive_timeout: float,
+        body_timeout: float,
+        write_high_water: int,
+        access_log_enabled: bool = False,
+        on_close: Callable[[Connection], None] | None = None,
+    ) -> None:
+        self.loop = loop
+        self.handler = handler
+        self.handle = handler.handle
+        self.prerendered = handler.prerendered()
+        self.limits = limits
+        self.header_timeout = header_timeout
+        self.keepalive_timeout = keepalive_timeout
+        self.body_timeout = body_timeout
+        self.write_high_water = write_high_water
+        self.connections: dict[int, Connection] = {}
+        self.draining = False
+        self.access_log = access_log_enabled
+        self.on_close = on_close
+        self.requests_served = 0
+
+    def body_limit_for(self, message: RequestMessage) -> int:
+        return self.handler.body_limit_for(message, self.limits.max_body)
+
+
+class Connection:
+    """Serves the requests of one accepted socket until either side closes it."""
+
+    __slots__ = (
+        "sock",
+        "fd",
+        "remote_addr",
+        "ctx",
+        "parser",
+        "current",
+        "out",
+        "out_size",
+        "reading",
+        "close_after_write",
+        "lingering",
+        "closed",
+        "deadline",
+    )
+
+    def __init__(self, sock: socket.socket, remote_addr: str | None, ctx: ServerContext) -> None:
+        self.sock = sock
+        self.fd = sock.fileno()
+        self.remote_addr = remote_addr
+        self.ctx = ctx
+        self.parser = RequestParser(ctx.limits, ctx.body_limit_for)
+        self.current: RequestMessage | None = None  # head done, body still arriving
+        self.out: list[bytes] = []
+        self.out_size = 0
+        self.reading = True
+        self.close_after_write = False
+        self.lingering = False
+        self.closed = False
+        self.deadline = ctx.loop.now + ctx.header_timeout
+        ctx.connections[self.fd] = self
+        ctx.loop.register(self.fd, self, EPOLLIN)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def on_readable(self) -> None:
+        try:
+            data = self.sock.recv(RECV_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        if self.lingering:
+            if not data:
+                self.close()
+            return
+        if not data:
+            # The client finished sending (maybe a half-close): answers already queued still go.
+            if self.out:
+                self.close_after_write = True
+                self._stop_reading()
+            else:
+                self.close()
+            return
+        ctx = self.ctx
+        parser = self.parser
+        was_idle = parser.idle
+        try:
+            messages = parser.feed(data)
+        except ProtocolError as error:
+            self.fail(error)
+            return
+        current = self.current
+        if current is not None:
+            messages.insert(0, current)
+            self.current = None
+        if messages:
+            self.answer(messages)
+        if self.closed or self.close_after_write:
+            return
+        now = ctx.loop.now
+        if parser.in_head:
+            if was_idle or messages:
+                self.deadline = now + ctx.header_timeout  # a new head started: its clock starts
+        elif self.current is not None:
+            self.deadline = now + ctx.body_timeout  # body progress extends the deadline
+        elif not self.out:
+            self.deadline = now + ctx.keepalive_timeout
+
+    def answer(self, messages: list[RequestMessage]) -> None:
+        """Answer every complete message in order; park an incomplete last one."""
+        ctx = self.ctx
+        prerendered = ctx.prerendered
+        answers: list[bytes] = []
+        last = messages[-1]
+        for message in messages:
+            if not message.complete:
+                if message.expect_continue and not message.body_size:
+                    answers.append(CONTINUE)  # RFC 9110 §10.1.1: the client waits for this
+                    message.expect_continue = False
+                self.current = message
+                break
+            # After an Upgrade request the bytes that follow are another protocol: answer, close.
+            keep_alive = message.keep_alive and not (
+                ctx.draining or message is last and self.parser.upgraded
+            )
+            started = time.perf_counter() if ctx.access_log else 0.0
+            hit = prerendered.get(message.target) if message.method == "GET" else None
+            if hit is not None:
+                # PERF: pre-rendered answers skip the Request object and the app entirely.
+                prefix, rest = hit
+                conn = connection_line(keep_alive, message.version)
+                answer = (
+                    prefix + date_line.value + conn + rest
+                    if conn
+                    else prefix + date_line.value + rest
+                )
+            else:
+                request = Request(
+                    message.method,
+                    message.target,
+                    message.headers,
+                    message.take_body(),
+                    message.version,
+                    keep_alive,
+                    self.remote_addr,
+                )
+                answer = ctx.handle(request)
+            answers.append(answer)
+            ctx.requests_served += 1
+            if ctx.access_log:
+                self._log_access(message, answer, started)
+            if not keep_alive:
+                self.close_after_write = True
+                break
+        if answers:
+            self.write(answers[0] if len(answers) == 1 else b"".join(answers))
+
+    def _log_access(self, message: RequestMessage, answer: bytes, started: float) -> None:
+        elapsed_us = int((time.perf_counter() - started) * 1_000_000)
+        access_log.info(
+            '%s "%s %s HTTP/%s" %s %d %dus',
+            self.remote_addr or "-",
+            message.method,
+            message.target.decode("latin-1"),
+            message.version,
+            answer[9:12].decode("latin-1"),
+            len(answer),
+            elapsed_us,
+        )
+
+    def fail(self, error: ProtocolError) -> None:
+        """Answer a framing error or limit, then close: nothing after it can be trusted."""
+        self.current = None
+        body = f"{error.reason}\n".encode()
+        answer = render(
+            error.status, body, b"text/plain; charset=utf-8", b"", b"Connection: close\r\n"
+        )
+        self.close_after_write = True
+        self.write(answer)
+
+    # -- writing -------------------------------------------------------------------------
+
+    def write(self, data: bytes) -> None:
+        if self.closed:
+            return
+        if not self.out:
+            try:
+                sent = self.sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                self.close()
+                return
+            if sent == len(data):
+                if self.close_after_write:
+                    self.finish()
+                return
+            data = data[sent:]
+            self.ctx.loop.modify(self.fd, self._events() | EPOLLOUT)
+        self.out.append(data)
+        self.out_size += len(data)
+        self.deadline = self.ctx.loop.now + self.ctx.body_timeout
+        if self.out_size > self.ctx.write_high_water:
+            self._stop_reading()
+
+    def on_writable(self) -> None:
+        out = self.out
+        if not out:
+            return
+        data = out[0] if len(out) == 1 else b"".join(out)
+        try:
+            sent = self.sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self.close()
+            return
+        ctx = self.ctx
+        if sent < len(data):
+            self.out = [data[sent:]]
+            self.out_size = len(data) - sent
+            self.deadline = ctx.loop.now + ctx.body_timeout
+            return
+        self.out = []
+        self.out_size = 0
+        if self.close_after_write:
+            self.finish()
+            return
+        self.reading = True
+        ctx.loop.modify(self.fd, EPOLLIN)
+        self.deadline = ctx.loop.now + ctx.keepalive_timeout
+
+    def _events(self) -> int:
+        return EPOLLIN if self.reading else 0
+
+    def _stop_reading(self) -> None:
+        if self.reading:
+            self.reading = False
+            self.ctx.loop.modify(self.fd, EPOLLOUT if self.out else 0)
+
+    # -- ending --------------------------------------------------------------------------
+
+    def finish(self) -> None:
+        """Everything is sent and the connection must end: half-close, then linger briefly."""
+        if self.closed:
+            return
+        if self.parser.idle and self.current is None and not self.lingering and self._drained():
+            self.close()
+            return
+        try:
+            self.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            self.close()
+            return
+        self.lingering = True
+        self.reading = True
+        self.ctx.loop.modify(self.fd, EPOLLIN)
+        self.deadline = self.ctx.loop.now + LINGER_SECONDS
+
+    def _drained(self) -> bool:
+        """True when the client has sent nothing we have not read (a plain close is safe)."""
+        try:
+            return not self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except (BlockingIOError, InterruptedError):
+            return True
+        except OSError:
+            return True
+
+    def on_timeout(self) -> None:
+        """The sweep found the deadline passed: answer 408 to a half-sent request, or close."""
+        if self.lingering or self.out or self.parser.idle and self.current is None:
+            self.close()
+            return
+        self.fail(ProtocolError(408, "request timeout"))
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        ctx = self.ctx
+        ctx.loop.unregister(self.fd)
+        ctx.connections.pop(self.fd, None)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        self.out = []
+        if ctx.on_close is not None:
+            ctx.on_close(self)
+
+    @property
+    def idle(self) -> bool:
+        """No request partly read and nothing left to send: safe to close for shutdown."""
+        return not self.out and self.current is None and self.parser.idle
+
+    def __repr__(self) -> str:
+        return f"<Connection fd={self.fd} {self.remote_addr}>"
+
+
+def sweep(ctx: ServerContext, now: float) -> None:
+    """Enforce every connection's deadline; called from a loop timer, not per request."""
+    for connection in [c for c in ctx.connections.values() if c.deadline <= now]:
+        connection.on_timeout()

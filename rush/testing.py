@@ -1,0 +1,110 @@
+"""An in-process test client: requests go through `App.handle` and back, no sockets.
+
+The response bytes are the ones the server would send, parsed back into status, headers
+and body, so tests see exactly what a client would.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import urlencode
+
+from rush.datastructures import Headers
+from rush.request import Request
+from rush.response import dump_json
+
+
+class TestResponse:
+    """What a test sees: `status`, `headers`, `body` (bytes), `text`, `json()`."""
+
+    __test__ = False  # not a pytest test class
+
+    def __init__(self, raw: bytes) -> None:
+        self.raw = raw
+        head, _, self.body = raw.partition(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        _, status, self.reason = (lines[0].split(" ", 2) + [""])[:3]
+        self.status = int(status)
+        self.headers = Headers(tuple(line.split(": ", 1)) for line in lines[1:])
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8")
+
+    def json(self) -> Any:
+        import json
+
+        return json.loads(self.body)
+
+    def __repr__(self) -> str:
+        return f"<TestResponse {self.status} {len(self.body)} bytes>"
+
+
+class TestClient:
+    """`client.get("/path", query={...}, headers={...})`, `client.post(..., json=...)`."""
+
+    __test__ = False
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        app.prepare()
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        query: dict[str, Any] | None = None,
+        headers: dict[str, str] | list[tuple[str, str]] | None = None,
+        body: bytes | str = b"",
+        json: Any = None,
+        form: dict[str, str] | None = None,
+        http_version: str = "1.1",
+        remote_addr: str = "127.0.0.1",
+    ) -> TestResponse:
+        pairs = list(headers.items() if isinstance(headers, dict) else headers or [])
+        if json is not None:
+            body = dump_json(json)
+            pairs.append(("Content-Type", "application/json"))
+        elif form is not None:
+            body = urlencode(form)
+            pairs.append(("Content-Type", "application/x-www-form-urlencoded"))
+        if isinstance(body, str):
+            body = body.encode("utf-8")
+        if not any(name.lower() == "host" for name, _ in pairs):
+            pairs.insert(0, ("Host", "testserver"))
+        target = path + ("?" + urlencode(query, doseq=True) if query else "")
+        raw_headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
+        if body:
+            raw_headers.append((b"Content-Length", str(len(body)).encode()))
+        request = Request(
+            method.upper(),
+            target.encode("utf-8"),
+            raw_headers,
+            body,
+            http_version,
+            True,
+            remote_addr,
+        )
+        return TestResponse(self.app.handle(request))
+
+    def get(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("GET", path, **kwargs)
+
+    def head(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("HEAD", path, **kwargs)
+
+    def post(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("POST", path, **kwargs)
+
+    def put(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("PUT", path, **kwargs)
+
+    def patch(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("PATCH", path, **kwargs)
+
+    def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("DELETE", path, **kwargs)
+
+    def options(self, path: str, **kwargs: Any) -> TestResponse:
+        return self.request("OPTIONS", path, **kwargs)
