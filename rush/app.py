@@ -178,6 +178,10 @@ class Rush:
                 return route_limit
         return limit
 
+    def open_body(self, message: RequestMessage) -> Any:
+        """A sink for a request body the app does not want in memory; None keeps it there."""
+        return None
+
     def handle(self, request: Request) -> bytes:
         """Answer one request with complete response bytes. Never raises for app errors."""
         method = request.method

@@ -76,6 +76,7 @@ class Request:
         "_form",
         "_files",
         "stream",
+        "body_store",
         "context",
     )
 
@@ -112,6 +113,8 @@ class Request:
         self._files: MultiDict | None = None
         #: An iterator of body chunks for `stream=True` routes; None otherwise.
         self.stream: Any = None
+        #: Where the body went when the app chose not to keep it in memory (a BodySink).
+        self.body_store: Any = None
         #: A place for hooks and handlers to keep per-request values (like flask.g).
         self.context: dict[str, Any] = {}
 

@@ -210,6 +210,29 @@ class Response:
         return f"<Response {self.status} {len(self.body)} bytes>"
 
 
+class FileBody:
+    """A response whose body is a range of an open file, sent with `os.sendfile`.
+
+    `head` is the complete response head (status line to blank line). The connection owns
+    the object once it is returned and calls `close()` when the last byte is sent or the
+    client is gone.
+    """
+
+    __slots__ = ("head", "file", "offset", "remaining")
+
+    def __init__(self, head: bytes, file: Any, offset: int, count: int) -> None:
+        self.head = head
+        self.file = file
+        self.offset = offset
+        self.remaining = count
+
+    def fileno(self) -> int:
+        return self.file.fileno()
+
+    def close(self) -> None:
+        self.file.close()
+
+
 def redirect(location: str, status: int = 302) -> Response:
     """A redirect response, as Flask's `redirect` (302 unless asked otherwise)."""
     return Response(b"", status, {"Location": location})

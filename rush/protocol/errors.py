@@ -14,3 +14,5 @@ class ProtocolError(Exception):
         super().__init__(f"{status}: {reason}")
         self.status = status
         self.reason = reason
+        #: Requests completed in the same feed before the error; they deserve their answers.
+        self.completed: list = []

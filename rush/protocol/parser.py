@@ -18,13 +18,21 @@ Facts and strategy:
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 import httptools
 
 from rush.protocol.errors import ProtocolError
 from rush.protocol.limits import Limits
 
-BodySink = Callable[[bytes], None]
+
+class BodySink(Protocol):
+    """Where a request body goes when the server does not keep it in memory."""
+
+    def write(self, chunk: bytes) -> None: ...
+    def finish(self) -> None: ...
+    def close(self) -> None: ...
+
 
 _SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
 
@@ -79,9 +87,11 @@ class RequestMessage:
     def set_body_sink(self, sink: BodySink) -> None:
         """Send the body to `sink` from now on, starting with what is already buffered."""
         for part in self.body_parts:
-            sink(part)
+            sink.write(part)
         self.body_parts = []
         self.body_sink = sink
+        if self.complete:
+            sink.finish()
 
 
 BodyLimitFor = Callable[[RequestMessage], int]
@@ -147,14 +157,20 @@ class RequestParser:
             self.upgraded = True
         except httptools.HttpParserError as exc:
             self._dead = True
-            if self._error is not None:
-                raise self._error from None
+            error = self._error
             cause = exc.__context__
-            if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
-                raise cause from None  # a body sink failed: not the client's fault, not a 400
-            raise ProtocolError(400, str(exc) or "malformed request") from None
+            if error is None:
+                if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
+                    raise cause from None  # a body sink failed: not the client's fault
+                error = ProtocolError(400, str(exc) or "malformed request")
+            error.completed = [message for message in started if message.complete]
+            raise error from None
         if self._in_head:
-            self._check_head_size()
+            try:
+                self._check_head_size()
+            except ProtocolError as error:
+                error.completed = [message for message in started if message.complete]
+                raise
         return started
 
     def _check_head_size(self) -> None:
@@ -282,7 +298,7 @@ class RequestParser:
         if message.body_size > message.body_limit:
             self._fail(413, "request body too large")
         if message.body_sink is not None:
-            message.body_sink(body)
+            message.body_sink.write(body)
         else:
             message.body_parts.append(body)
 
@@ -291,4 +307,4 @@ class RequestParser:
         assert message is not None
         message.complete = True
         if message.body_sink is not None:
-            message.body_sink(b"")  # end of body
+            message.body_sink.finish()

@@ -19,14 +19,16 @@ Facts and strategy:
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import time
 from collections.abc import Callable
 from typing import Protocol
 
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
+from rush.protocol.parser import BodySink
 from rush.request import Request
-from rush.response import connection_line, date_line, render
+from rush.response import FileBody, connection_line, date_line, render
 from rush.server.loop import EPOLLIN, EPOLLOUT, EventLoop
 
 RECV_SIZE = 256 * 1024
@@ -39,9 +41,10 @@ access_log = logging.getLogger("rush.access")
 class Handler(Protocol):
     """What a connection needs from the application (rush.app.Rush provides it)."""
 
-    def handle(self, request: Request) -> bytes: ...
+    def handle(self, request: Request) -> bytes | FileBody: ...
     def prerendered(self) -> dict[bytes, tuple[bytes, bytes]]: ...
     def body_limit_for(self, message: RequestMessage, default: int) -> int: ...
+    def open_body(self, message: RequestMessage) -> BodySink | None: ...
 
 
 class ServerContext:
@@ -108,6 +111,7 @@ class Connection:
         "out",
         "out_size",
         "reading",
+        "events",
         "close_after_write",
         "lingering",
         "closed",
@@ -121,9 +125,10 @@ class Connection:
         self.ctx = ctx
         self.parser = RequestParser(ctx.limits, ctx.body_limit_for)
         self.current: RequestMessage | None = None  # head done, body still arriving
-        self.out: list[bytes] = []
+        self.out: list[bytes | FileBody] = []
         self.out_size = 0
         self.reading = True
+        self.events = EPOLLIN  # the interest set registered with the loop
         self.close_after_write = False
         self.lingering = False
         self.closed = False
@@ -149,7 +154,8 @@ class Connection:
             # The client finished sending (maybe a half-close): answers already queued still go.
             if self.out:
                 self.close_after_write = True
-                self._stop_reading()
+                self.reading = False
+                self._update_events()
             else:
                 self.close()
             return
@@ -159,8 +165,15 @@ class Connection:
         try:
             messages = parser.feed(data)
         except ProtocolError as error:
-            self.fail(error)
+            # Requests completed before the bad bytes still get their answers, in order.
+            if error.completed:
+                self.current = None
+                self.answer(error.completed)
+            if not self.closed:
+                self.fail(error)
             return
+        if messages:
+            self.open_bodies(messages)
         current = self.current
         if current is not None:
             messages.insert(0, current)
@@ -182,7 +195,8 @@ class Connection:
         """Answer every complete message in order; park an incomplete last one."""
         ctx = self.ctx
         prerendered = ctx.prerendered
-        answers: list[bytes] = []
+        answers: list[bytes | FileBody] = []
+        has_file = False
         last = messages[-1]
         for message in messages:
             if not message.complete:
@@ -201,7 +215,7 @@ class Connection:
                 # PERF: pre-rendered answers skip the Request object and the app entirely.
                 prefix, rest = hit
                 conn = connection_line(keep_alive, message.version)
-                answer = (
+                answer: bytes | FileBody = (
                     prefix + date_line.value + conn + rest
                     if conn
                     else prefix + date_line.value + rest
@@ -216,16 +230,38 @@ class Connection:
                     keep_alive,
                     self.remote_addr,
                 )
-                answer = ctx.handle(request)
+                store = message.body_sink
+                if store is not None:
+                    request.body_store = store
+                    try:
+                        answer = ctx.handle(request)
+                    finally:
+                        message.body_sink = None
+                        store.close()
+                else:
+                    answer = ctx.handle(request)
             answers.append(answer)
+            if type(answer) is not bytes:
+                has_file = True
             ctx.requests_served += 1
             if ctx.access_log:
                 self._log_access(message, answer, started)
             if not keep_alive:
                 self.close_after_write = True
                 break
-        if answers:
+        if has_file:
+            self.write_all(answers)
+        elif answers:
             self.write(answers[0] if len(answers) == 1 else b"".join(answers))
+
+    def open_bodies(self, messages: list[RequestMessage]) -> None:
+        """Let the app take each new body as it arrives (spool, stream) instead of RAM."""
+        open_body = self.ctx.handler.open_body
+        for message in messages:
+            if message.has_body:
+                sink = open_body(message)
+                if sink is not None:
+                    message.set_body_sink(sink)
 
     def _log_access(self, message: RequestMessage, answer: bytes, started: float) -> None:
         elapsed_us = int((time.perf_counter() - started) * 1_000_000)
@@ -253,6 +289,7 @@ class Connection:
     # -- writing -------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
+        """Send now if nothing is queued; queue only what the socket did not take."""
         if self.closed:
             return
         if not self.out:
@@ -268,47 +305,89 @@ class Connection:
                     self.finish()
                 return
             data = data[sent:]
-            self.ctx.loop.modify(self.fd, self._events() | EPOLLOUT)
-        self.out.append(data)
-        self.out_size += len(data)
-        self.deadline = self.ctx.loop.now + self.ctx.body_timeout
-        if self.out_size > self.ctx.write_high_water:
-            self._stop_reading()
+        self._queue(data)
+        self.flush()
 
-    def on_writable(self) -> None:
+    def write_all(self, answers: list[bytes | FileBody]) -> None:
+        """Queue answers some of which are files; consecutive bytes are joined into one send."""
+        pending: list[bytes] = []
+        for answer in answers:
+            if type(answer) is bytes:
+                pending.append(answer)
+            else:
+                pending.append(answer.head)  # type: ignore[union-attr]
+                self._queue(b"".join(pending))
+                pending = []
+                self._queue(answer)
+        if pending:
+            self._queue(b"".join(pending))
+        self.flush()
+
+    def _queue(self, item: bytes | FileBody) -> None:
+        self.out.append(item)
+        self.out_size += len(item) if type(item) is bytes else 0  # type: ignore[arg-type]
+
+    def flush(self) -> None:
+        """Send queued items in order until the socket is full or the queue is empty."""
         out = self.out
-        if not out:
-            return
-        data = out[0] if len(out) == 1 else b"".join(out)
-        try:
-            sent = self.sock.send(data)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError:
-            self.close()
-            return
+        while out:
+            item = out[0]
+            try:
+                if type(item) is bytes:
+                    if len(out) > 1 and type(out[1]) is bytes:
+                        item = out[0] = item + out.pop(1)
+                        continue
+                    sent = self.sock.send(item)
+                    self.out_size -= sent
+                    if sent < len(item):
+                        out[0] = item[sent:]
+                        break
+                else:
+                    self._send_file(item)  # type: ignore[arg-type]
+                out.pop(0)
+            except (BlockingIOError, InterruptedError):
+                break
+            except OSError:
+                self.close()
+                return
         ctx = self.ctx
-        if sent < len(data):
-            self.out = [data[sent:]]
-            self.out_size = len(data) - sent
+        if out:
             self.deadline = ctx.loop.now + ctx.body_timeout
+            if self.out_size > ctx.write_high_water:
+                self.reading = False  # backpressure: no new requests until the client reads
+            self._update_events()
             return
-        self.out = []
-        self.out_size = 0
         if self.close_after_write:
             self.finish()
             return
         self.reading = True
-        ctx.loop.modify(self.fd, EPOLLIN)
-        self.deadline = ctx.loop.now + ctx.keepalive_timeout
+        self._update_events()
+        self.deadline = ctx.loop.now + (
+            ctx.keepalive_timeout if self.parser.idle else ctx.header_timeout
+        )
 
-    def _events(self) -> int:
-        return EPOLLIN if self.reading else 0
+    def _send_file(self, body: FileBody) -> None:
+        """sendfile() until the range is sent; BlockingIOError when the socket is full."""
+        while body.remaining > 0:
+            sent = os.sendfile(self.fd, body.fileno(), body.offset, min(body.remaining, 1 << 20))
+            if sent == 0:  # the file shrank under us: the client sees a short body and we close
+                self.close_after_write = True
+                body.remaining = 0
+                break
+            body.offset += sent
+            body.remaining -= sent
+        body.close()
 
-    def _stop_reading(self) -> None:
-        if self.reading:
-            self.reading = False
-            self.ctx.loop.modify(self.fd, EPOLLOUT if self.out else 0)
+    def on_writable(self) -> None:
+        if self.out:
+            self.flush()
+
+    def _update_events(self) -> None:
+        """Register interest in reading unless paused, in writing while output is queued."""
+        events = (EPOLLIN if self.reading else 0) | (EPOLLOUT if self.out else 0)
+        if events != self.events:
+            self.events = events
+            self.ctx.loop.modify(self.fd, events)
 
     # -- ending --------------------------------------------------------------------------
 
@@ -326,7 +405,7 @@ class Connection:
             return
         self.lingering = True
         self.reading = True
-        self.ctx.loop.modify(self.fd, EPOLLIN)
+        self._update_events()
         self.deadline = self.ctx.loop.now + LINGER_SECONDS
 
     def _drained(self) -> bool:
@@ -356,7 +435,13 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
+        for item in self.out:
+            if type(item) is not bytes:
+                item.close()  # type: ignore[union-attr]
         self.out = []
+        current = self.current
+        if current is not None and current.body_sink is not None:
+            current.body_sink.close()  # the client left mid-body: temporary files go now
         if ctx.on_close is not None:
             ctx.on_close(self)
 
