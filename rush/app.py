@@ -326,6 +326,9 @@ class Rush:
     def _default_error(self, request: Request, error: HTTPError, head_only: bool) -> bytes:
         status = error.status
         body = b"" if has_no_body(status) else error_page(status, error.message)
+        if self.after_request_funcs:
+            response = Response(body, status, error.headers)
+            return self._finish(request, response, head_only, status)
         extra = render_header_lines(error.headers.items()) if error.headers else b""
         return render(
             status,

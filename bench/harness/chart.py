@@ -35,7 +35,7 @@ def baseline_rps(summary: dict, workload: str, baseline: str) -> tuple[float | N
     if workload == "pipelined":
         params = summary.get("params", {}).get(baseline)
         if params:
-            return params["rps"], "vs params"
+            return params["rps"], "vs its params rate"
     return None, ""
 
 
@@ -100,7 +100,9 @@ def panel(title: str, ratios: dict, bars: list[str], top: float) -> list[str]:
         for j, server in enumerate(bars):
             x = gx + j * bar_w
             if server not in vals:
-                out.append(text(x + bar_w / 2, y(1) - 4, "n/a", 8, fill="#999", text_anchor="middle"))
+                out.append(
+                    text(x + bar_w / 2, y(1) - 4, "n/a", 8, fill="#999", text_anchor="middle")
+                )
                 continue
             v = vals[server]
             ya, yb = sorted((y(v), y(1)))
@@ -110,7 +112,9 @@ def panel(title: str, ratios: dict, bars: list[str], top: float) -> list[str]:
                 f"<title>{escape(SERVERS[server].label)}: {fmt_ratio(v)}</title></rect>"
             )
             label_y = ya - 4 if v >= 1 else yb + 11
-            out.append(text(x + bar_w / 2, label_y, fmt_ratio(v), 9, fill="#333", text_anchor="middle"))
+            out.append(
+                text(x + bar_w / 2, label_y, fmt_ratio(v), 9, fill="#333", text_anchor="middle")
+            )
         cx = LEFT + (i + 0.5) * group_w
         out.append(text(cx, y1 + 20, workload, 12, fill="#222", text_anchor="middle"))
         if note:
@@ -118,7 +122,9 @@ def panel(title: str, ratios: dict, bars: list[str], top: float) -> list[str]:
     return out
 
 
-def render(panels: list[tuple[str, dict]], servers: list[str], subtitle: str) -> str:
+def render(
+    panels: list[tuple[str, dict]], servers: list[str], workloads: list[str], subtitle: str
+) -> str:
     """The whole SVG document. panels: (title, summary-of-that-config) pairs.
 
     The baseline is gunicorn+Flask; if it was not run, the first server listed.
@@ -126,7 +132,7 @@ def render(panels: list[tuple[str, dict]], servers: list[str], subtitle: str) ->
     baseline = DEFAULT_BASELINE if DEFAULT_BASELINE in servers else servers[0]
     base_label = SERVERS[baseline].label
     shown = [s for s in servers if s != baseline]
-    height = 96 + PANEL_H * len(panels)
+    height = 110 + PANEL_H * len(panels)
     parts = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" '
         f'viewBox="0 0 {WIDTH} {height}" {FONT}>',
@@ -145,8 +151,12 @@ def render(panels: list[tuple[str, dict]], servers: list[str], subtitle: str) ->
         x += 30 + 7 * len(label)
     parts.append(text(x + 6, 72, f"\u2014 {base_label} = 1\u00d7", 12, fill="#555"))
     for k, (title, summary) in enumerate(panels):
-        workloads = list(summary)
         ratios = chart_ratios(summary, workloads, servers, baseline)
         parts += panel(title, ratios, shown, 84 + k * PANEL_H)
+    foot = (
+        "n/a: failed the correctness check for that workload (e.g. no pipelining support). "
+        "Bars are median req/s divided by the baseline's median req/s in the same run."
+    )
+    parts.append(text(LEFT, height - 12, foot, 10, fill="#888"))
     parts.append("</svg>")
     return "\n".join(parts) + "\n"

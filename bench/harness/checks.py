@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from .workloads import Expect, Workload
 
-TIMEOUT_S = 5.0
+TIMEOUT_S = 3.0
 
 
 class ProtocolError(Exception):
@@ -100,23 +100,27 @@ def check_workload(port: int, workload: Workload) -> str | None:
     The pipelined workload writes all its requests at once and needs every
     answer on the same connection, which is what wrk will demand of it.
     """
+    answered = 0
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT_S) as sock:
             sock.sendall(workload.request_bytes() * workload.pipeline)
             reader = sock.makefile("rb")
-            for i in range(workload.pipeline):
+            for answered in range(workload.pipeline):
                 resp = read_response(reader, workload.method)
                 if resp is None:
-                    if workload.pipeline == 1:
-                        return "connection closed without a response"
-                    return (
-                        f"answered {i} of {workload.pipeline} pipelined requests, "
-                        "then closed the connection"
-                    )
+                    return lost(workload, answered, "then closed the connection")
                 problem = mismatch(workload.expect, resp)
                 if problem:
-                    prefix = f"pipelined response {i + 1}: " if workload.pipeline > 1 else ""
+                    prefix = f"pipelined response {answered + 1}: " if workload.pipeline > 1 else ""
                     return prefix + problem
+    except TimeoutError:
+        return lost(workload, answered, f"then sent nothing for {TIMEOUT_S:.0f}s")
     except (OSError, ProtocolError, ValueError) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
+
+
+def lost(workload: Workload, answered: int, what: str) -> str:
+    if workload.pipeline == 1:
+        return f"no response: the server {what.removeprefix('then ')}"
+    return f"answered {answered} of {workload.pipeline} pipelined requests, {what}"

@@ -61,9 +61,9 @@ def measure(server: RunningServer, workload: Workload, shape: LoadShape, duratio
         "rps": stats["requests"] / seconds if seconds else 0.0,
         "requests": stats["requests"],
         "duration_s": round(seconds, 3),
-        "p50_ms": stats["p50_us"] / 1000,
-        "p90_ms": stats["p90_us"] / 1000,
-        "p99_ms": stats["p99_us"] / 1000,
+        "p50_ms": percentile_ms(stats["p50_us"]),
+        "p90_ms": percentile_ms(stats["p90_us"]),
+        "p99_ms": percentile_ms(stats["p99_us"]),
         "mean_ms": round(stats["mean_us"] / 1000, 3),
         "max_ms": stats["max_us"] / 1000,
         "socket_errors": socket_errors,
@@ -71,6 +71,13 @@ def measure(server: RunningServer, workload: Workload, shape: LoadShape, duratio
         "errors": socket_errors + unexpected_status,
         "wrk_output": stats["raw"],
     }
+
+
+def percentile_ms(value_us: int) -> float | None:
+    """wrk reports a percentile as 0 when its coordinated-omission correction has put
+    samples below its recorded minimum; that happens with pipelining (the correction
+    assumes one response per round trip). 0 is never a real latency: call it unknown."""
+    return value_us / 1000 if value_us > 0 else None
 
 
 def warm_up(servers: list[RunningServer], shape: LoadShape, duration_s: int) -> None:

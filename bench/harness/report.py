@@ -31,12 +31,17 @@ def summarize(samples: list[dict]) -> dict:
             "rps": statistics.median(rps),
             "rps_min": min(rps),
             "rps_max": max(rps),
-            "p50_ms": statistics.median(s["p50_ms"] for s in group),
-            "p99_ms": statistics.median(s["p99_ms"] for s in group),
+            "p50_ms": median_or_none(s["p50_ms"] for s in group),
+            "p99_ms": median_or_none(s["p99_ms"] for s in group),
             "errors": sum(s["errors"] for s in group),
             "reps": len(group),
         }
     return out
+
+
+def median_or_none(values) -> float | None:
+    known = [v for v in values if v is not None]
+    return statistics.median(known) if known else None
 
 
 def ratios(samples: list[dict], config: str, workload: str, num: str, den: str) -> dict | None:
@@ -59,7 +64,9 @@ def fmt_rps(value: float) -> str:
     return f"{value:.0f}"
 
 
-def fmt_ms(value: float) -> str:
+def fmt_ms(value: float | None) -> str:
+    if value is None:
+        return "n/a"
     return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
 
@@ -69,8 +76,10 @@ def cell_lines(stats: dict | None, problem: str | None) -> tuple[str, str]:
         return "check failed", "(see notes)"
     if not stats:
         return "-", ""
-    top = f"{fmt_rps(stats['rps'])} ({fmt_rps(stats['rps_min'])}-{fmt_rps(stats['rps_max'])})"
-    bottom = f"{fmt_ms(stats['p50_ms'])}/{fmt_ms(stats['p99_ms'])}ms"
+    top = fmt_rps(stats["rps"])
+    if stats["reps"] > 1:
+        top += f" ({fmt_rps(stats['rps_min'])}-{fmt_rps(stats['rps_max'])})"
+    bottom = f"{fmt_ms(stats['p50_ms'])}/{fmt_ms(stats['p99_ms'])} ms"
     bottom += f" {stats['errors']}err" if stats["errors"] else ""
     return top, bottom
 
@@ -98,10 +107,14 @@ def format_table(config: dict, result: dict, samples: list[dict]) -> str:
     rows += extra_rows(result, servers, len(peers))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
-    text = [config["title"], "cells: req/s median (min-max over reps) / latency p50/p99, errors", line]
-    text.append("  ".join(h.ljust(w) for h, w in zip(head, widths)))
+    text = [
+        config["title"],
+        "cells: req/s median (min-max over reps) / latency p50/p99, errors",
+        line,
+    ]
+    text.append("  ".join(h.ljust(w) for h, w in zip(head, widths, strict=True)))
     text.append(line)
-    text += ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in rows]
+    text += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
     text.append(line)
     return "\n".join(text)
 

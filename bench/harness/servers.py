@@ -43,7 +43,16 @@ class ServerSpec:
 
 def _rush(workers: int, port: int) -> list[str]:
     app = "examples.app:app"
-    return [sys.executable, "-m", "rush", app, "--workers", str(workers), "--bind", f"{HOST}:{port}"]
+    return [
+        sys.executable,
+        "-m",
+        "rush",
+        app,
+        "--workers",
+        str(workers),
+        "--bind",
+        f"{HOST}:{port}",
+    ]
 
 
 def _gunicorn(workers: int, port: int) -> list[str]:
@@ -66,7 +75,14 @@ def _granian(workers: int, port: int) -> list[str]:
 
 
 def _bjoern(workers: int, port: int) -> list[str]:
-    return [sys.executable, str(PEERS / "run_bjoern.py"), HOST, str(port), "--workers", str(workers)]
+    return [
+        sys.executable,
+        str(PEERS / "run_bjoern.py"),
+        HOST,
+        str(port),
+        "--workers",
+        str(workers),
+    ]
 
 
 def _raw(workers: int, port: int) -> list[str]:
@@ -273,7 +289,9 @@ def zombie(pid: int) -> bool:
     return proc_status(pid).get("State", "").startswith("Z")
 
 
-def start(spec: ServerSpec, workers: int, cpus: str | None, log_path: Path, env: dict) -> RunningServer:
+def start(
+    spec: ServerSpec, workers: int, cpus: str | None, log_path: Path, env: dict
+) -> RunningServer:
     """Launch (not wait for) a server; `cpus` pins it and its children with taskset."""
     port = free_port()
     argv = spec.argv(workers, port)
@@ -283,6 +301,11 @@ def start(spec: ServerSpec, workers: int, cpus: str | None, log_path: Path, env:
         log.write(f"$ {' '.join(argv)}\n".encode())
         log.flush()
         proc = subprocess.Popen(
-            argv, cwd=spec.cwd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env
+            argv,
+            cwd=spec.cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
         )
     return RunningServer(spec, workers, port, proc, log_path)
