@@ -11,11 +11,11 @@ from http import HTTPStatus
 from typing import NoReturn
 
 
+_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+
+
 def reason_phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return "Unknown"
+    return _PHRASES.get(status, "Unknown")
 
 
 class HTTPError(Exception):
@@ -24,10 +24,15 @@ class HTTPError(Exception):
     def __init__(
         self, status: int = 500, message: str | None = None, headers: dict[str, str] | None = None
     ) -> None:
+        super().__init__(status, message)
         self.status = status
         self.message = message
         self.headers = headers or {}
-        super().__init__(f"{status} {reason_phrase(status)}" + (f": {message}" if message else ""))
+
+    def __str__(self) -> str:
+        # PERF: built on demand; a 404 is raised on every miss and rarely printed.
+        text = f"{self.status} {reason_phrase(self.status)}"
+        return f"{text}: {self.message}" if self.message else text
 
 
 class BadRequestKeyError(HTTPError, KeyError):
@@ -37,8 +42,7 @@ class BadRequestKeyError(HTTPError, KeyError):
         HTTPError.__init__(self, 400, f"missing key: {key}")
         self.key = key
 
-    def __str__(self) -> str:
-        return HTTPError.__str__(self)
+    __str__ = HTTPError.__str__
 
 
 def abort(status: int, message: str | None = None) -> NoReturn:

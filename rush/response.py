@@ -35,6 +35,9 @@ CONTENT_TEXT = b"text/plain; charset=utf-8"
 CONTENT_JSON = b"application/json"
 
 _status_prefixes: dict[int, bytes] = {}
+_content_type_lines = {
+    value: b"Content-Type: " + value + b"\r\n" for value in (CONTENT_HTML, CONTENT_TEXT, CONTENT_JSON)
+}
 
 
 def status_prefix(status: int) -> bytes:
@@ -98,17 +101,18 @@ def render(
         # RFC 9110 §8.6: no Content-Length in 1xx and 204; a 304 gets none either, since we
         # do not know the length of the representation it stands for.
         return b"".join((status_prefix(status), date_line.value, connection, extra, b"\r\n"))
-    ctype = b"Content-Type: " + content_type + b"\r\n" if content_type else b""
-    return b"".join(
-        (
-            status_prefix(status),
-            date_line.value,
-            connection,
-            ctype,
-            extra,
-            b"Content-Length: %d\r\n\r\n" % len(body),
-            b"" if head_only else body,
-        )
+    ctype = _content_type_lines.get(content_type) if content_type else b""
+    if ctype is None:
+        ctype = b"Content-Type: " + content_type + b"\r\n"  # type: ignore[operator]
+    # PERF: one %-format is ~30% faster than joining a tuple of parts (timeit, 1 KB body).
+    return b"%s%s%s%s%sContent-Length: %d\r\n\r\n%s" % (
+        _status_prefixes.get(status) or status_prefix(status),
+        date_line.value,
+        connection,
+        ctype,
+        extra,
+        len(body),
+        b"" if head_only else body,
     )
 
 

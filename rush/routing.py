@@ -201,7 +201,9 @@ class Router:
     def allowed_methods(self, path: str) -> set[str]:
         """Methods some route accepts for `path` (computed on the miss path only)."""
         allowed: set[str] = set(self.static.get(path, ()))
-        for method in HTTP_METHODS - allowed:
+        if self._matchers is None:
+            self._matchers = self._build_matchers()
+        for method in self._matchers.keys() - allowed:
             if self.match_dynamic(method, path) is not None:
                 allowed.add(method)
         return allowed
