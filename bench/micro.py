@@ -42,8 +42,10 @@ class FakeSocket:
     def fileno(self) -> int:
         return self.real.fileno()
 
-    def recv(self, size: int) -> bytes:
-        return self.payload
+    def recv_into(self, buffer: bytearray) -> int:
+        size = len(self.payload)
+        buffer[:size] = self.payload
+        return size
 
     def send(self, data: bytes) -> int:
         self.sent += 1

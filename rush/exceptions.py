@@ -10,7 +10,6 @@ from __future__ import annotations
 from http import HTTPStatus
 from typing import NoReturn
 
-
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 
 

@@ -145,7 +145,7 @@ class RequestParser:
     def in_head(self) -> bool:
         return self._in_head
 
-    def feed(self, data: bytes) -> list[RequestMessage]:
+    def feed(self, data: bytes | memoryview) -> list[RequestMessage]:
         if self._dead:
             return []
         started: list[RequestMessage] = []
