@@ -7,8 +7,12 @@ Facts and strategy:
   We add what it leaves to the server: Host rules (RFC 9112 §3.2), the request-target form
   (§3.2), versions other than 1.0/1.1, a transfer coding other than plain `chunked`,
   Transfer-Encoding on HTTP/1.0 (§6.1), `Expect`, and every size limit.
-- httptools buffers a header line internally until it ends, so a client could grow that buffer
-  without ever finishing a header. We therefore also count raw bytes fed while a head is open.
+- httptools buffers a header (or trailer) line internally until it ends, so a client could grow
+  that buffer without ever finishing a line. A guard therefore counts the raw bytes of every
+  read that starts and ends inside one open field section and stops it at the head
+  limits and a half: a memory bound only, with room for the framing and whitespace that the
+  exact per-field limits (counted on parsed fields, identical under any split) do not count.
+- Trailer fields of a chunked body are parsed and bounded like headers, then dropped.
 - `feed()` returns each message whose head completed during the call. A message whose body is
   still arriving is returned with `complete=False`; it keeps filling in later calls (or hands
   its chunks to `body_sink` once the server sets one), and turns `complete` when done.
@@ -112,9 +116,12 @@ class RequestParser:
         "_message",
         "_started",
         "_in_head",
+        "_in_trailers",
+        "_begun",
         "_head_bytes",
         "_url_bytes",
         "_header_bytes",
+        "_trailer_count",
         "_error",
         "_dead",
         "upgraded",
@@ -128,9 +135,12 @@ class RequestParser:
         self._message: RequestMessage | None = None
         self._started: list[RequestMessage] = []
         self._in_head = False
+        self._in_trailers = False  # after a chunk header, until its data or the message end
+        self._begun = 0  # messages begun so far: tells whether a read opened a new one
         self._head_bytes = 0
         self._url_bytes = 0
         self._header_bytes = 0
+        self._trailer_count = 0
         self._error: ProtocolError | None = None
         self._dead = False
         # Set when a request asked to switch protocols: we answer it, then stop parsing.
@@ -150,39 +160,47 @@ class RequestParser:
             return []
         started: list[RequestMessage] = []
         self._started = started
-        if self._in_head:
-            self._head_bytes += len(data)
-            self._check_head_size()
+        # A body still arriving when this read began may complete in it: the server must
+        # answer it even if a later part of the same read turns out to be bad.
+        open_message = self._message
+        if open_message is None or open_message.complete or self._in_head:
+            open_message = None  # none, or its head is not done: then `started` will hold it
+        section_open = self._in_head or self._in_trailers
+        begun = self._begun
         try:
             self._parser.feed_data(data)
+            if self._in_head or self._in_trailers:
+                self._guard_section(len(data) if section_open and begun == self._begun else 0)
         except httptools.HttpParserUpgrade:
             # The request before the upgrade is complete and will be answered; what follows is
             # another protocol, which Rush does not speak.
             self._dead = True
             self.upgraded = True
-        except httptools.HttpParserError as exc:
+        except (httptools.HttpParserError, ProtocolError) as exc:
             self._dead = True
-            error = self._error
+            error = self._error if isinstance(exc, httptools.HttpParserError) else exc
             cause = exc.__context__
             if error is None:
                 if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
                     raise cause from None  # a body sink failed: not the client's fault
                 error = ProtocolError(400, str(exc) or "malformed request")
-            error.completed = [message for message in started if message.complete]
+            completed = [message for message in started if message.complete]
+            if open_message is not None and open_message.complete:
+                completed.insert(0, open_message)
+            error.completed = completed
             raise error from None
-        if self._in_head:
-            try:
-                self._check_head_size()
-            except ProtocolError as error:
-                error.completed = [message for message in started if message.complete]
-                raise
         return started
 
-    def _check_head_size(self) -> None:
+    def _guard_section(self, read_size: int) -> None:
+        """Bound what httptools holds for an unfinished field line (see the module notes).
+
+        `read_size` is 0 when this read began a new message: part of it may be a body or
+        another request, and the bytes of the new head in it are at most one read anyway.
+        """
+        self._head_bytes = self._head_bytes + read_size if read_size else 0
         limits = self._limits
-        if self._head_bytes > limits.max_request_line + limits.max_header_bytes + 4:
-            self._dead = True
-            if not self._url_bytes and self._head_bytes > limits.max_request_line:
+        if self._head_bytes > 3 * (limits.max_request_line + limits.max_header_bytes) // 2:
+            if self._in_head and not self._url_bytes:
                 raise ProtocolError(414, "request line too long")
             raise ProtocolError(431, "request header section too large")
 
@@ -195,7 +213,9 @@ class RequestParser:
 
     def on_message_begin(self) -> None:
         self._message = RequestMessage()
+        self._begun += 1
         self._in_head = True
+        self._in_trailers = False
         self._head_bytes = 0
         self._url_bytes = 0
         self._header_bytes = 0
@@ -211,12 +231,17 @@ class RequestParser:
     def on_header(self, name: bytes, value: bytes) -> None:
         message = self._message
         assert message is not None
-        if not self._in_head:
-            return  # a chunked trailer: framed and bounded, but never merged into the headers
         self._header_bytes += len(name) + len(value) + 4
-        headers = message.headers
         if self._header_bytes > self._limits.max_header_bytes:
             self._fail(431, "request header section too large")
+        if not self._in_head:
+            # A chunked trailer: bounded like the head (its own count), never merged into the
+            # headers, so nothing can sneak in after the head was checked.
+            self._trailer_count += 1
+            if self._trailer_count > self._limits.max_header_count:
+                self._fail(431, "too many trailer fields")
+            return
+        headers = message.headers
         if len(headers) >= self._limits.max_header_count:
             self._fail(431, "too many request header fields")
         headers.append((name, value))
@@ -237,7 +262,12 @@ class RequestParser:
             self._fail(505, "HTTP version not supported")
         message.keep_alive = parser.should_keep_alive()
         self._check_fields(message)
-        self._check_target(message)
+        if message.target[:1] != b"/" or message.method == "CONNECT":
+            self._check_target(message)
+        if message.has_body and parser.should_upgrade():
+            # llhttp skips the body of an upgrade request; answering it without its body
+            # would turn those bytes into the next "request".
+            self._fail(400, "an upgrade request cannot carry a body")
         if message.chunked or message.content_length:
             limit = self._body_limit_for(message) if self._body_limit_for else self._limits.max_body
             message.body_limit = limit
@@ -276,14 +306,14 @@ class RequestParser:
     def _check_target(self, message: RequestMessage) -> None:
         """RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS only."""
         target = message.target
+        if message.method == "CONNECT":
+            self._fail(400, "CONNECT is not supported")
         if target[:1] == b"/":
             return
         if target == b"*":
             if message.method != "OPTIONS":
                 self._fail(400, "asterisk-form is only for OPTIONS")
             return
-        if message.method == "CONNECT":
-            self._fail(400, "CONNECT is not supported")
         lowered = target[:8].lower()
         if lowered.startswith(b"http://") or lowered.startswith(b"https://"):
             # Absolute-form: a server must accept it (§3.2.2); route on its path.
@@ -297,9 +327,16 @@ class RequestParser:
             return
         self._fail(400, "invalid request target")
 
+    def on_chunk_header(self) -> None:
+        # Until data for this chunk arrives it may be the last one, followed by trailers.
+        self._in_trailers = True
+        self._header_bytes = 0
+        self._trailer_count = 0
+
     def on_body(self, body: bytes) -> None:
         message = self._message
         assert message is not None
+        self._in_trailers = False
         message.body_size += len(body)
         if message.body_size > message.body_limit:
             self._fail(413, "request body too large")
@@ -312,5 +349,6 @@ class RequestParser:
         message = self._message
         assert message is not None
         message.complete = True
+        self._in_trailers = False
         if message.body_sink is not None:
             message.body_sink.finish()
