@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 from rush import Response, Rush
@@ -50,6 +51,8 @@ def boom(request):
 
 @app.get("/slow")
 def slow(request):
+    # Tests wait for this line to know the request is in flight.
+    print(f"slow request started in {os.getpid()}", file=sys.stderr, flush=True)
     time.sleep(float(request.args.get("t", "1")))
     return "slept"
 

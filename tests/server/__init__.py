@@ -1,0 +1,1 @@
+"""End-to-end tests: a real `python -m rush` on a loopback port."""

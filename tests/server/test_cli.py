@@ -1,0 +1,63 @@
+"""`python -m rush` startup errors: exit code 2 and a message that says what is wrong."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.server.conftest import run_rush
+
+BIND = ("--bind", "127.0.0.1:0", "--workers", "2")
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (":app", "cannot load ':app': expected module:attribute"),
+        ("tests.apps.missing_module:app", "cannot import 'tests.apps.missing_module:app'"),
+        ("no_such_package.app:app", "No module named 'no_such_package'"),
+        ("tests.apps.basic:nope", "module 'tests.apps.basic' has no attribute 'nope'"),
+    ],
+)
+def test_a_bad_app_spec_exits_2_with_a_message(spec, message):
+    result = run_rush(spec, *BIND)
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith("rush: error: ")
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stderr
+
+
+def test_a_bad_route_pattern_is_reported_at_startup():
+    result = run_rush("tests.apps.badroute:app", *BIND)
+    assert result.returncode == 2, result.stderr
+    assert "rush: error: route '/users/<int:id'" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("--workers", "0"), "workers: must be at least 1"),
+        (("--bind", "127.0.0.1:99999"), "port 99999 is out of range"),
+        (("--bind", "127.0.0.1"), "is not HOST:PORT"),
+        (("--header-timeout", "0"), "header_timeout"),
+    ],
+)
+def test_bad_options_exit_2_with_a_message(args, message):
+    result = run_rush("tests.apps.basic:app", *args)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_an_address_in_use_by_another_program_is_reported():
+    import socket
+
+    with socket.socket() as other:
+        other.bind(("127.0.0.1", 0))  # no SO_REUSEPORT: rush must not share this port
+        other.listen(1)
+        port = other.getsockname()[1]
+        result = run_rush("tests.apps.basic:app", "--bind", f"127.0.0.1:{port}")
+    assert result.returncode == 2, result.stderr
+    assert f"cannot bind 127.0.0.1:{port}" in result.stderr
