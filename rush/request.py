@@ -7,10 +7,12 @@ read one or two of them and parsing all of them for every request would dominate
 
 from __future__ import annotations
 
+import io
 import json as _stdlib_json
-from typing import Any
+from typing import Any, BinaryIO
 from urllib.parse import unquote, unquote_plus
 
+from rush.bodies import read_form
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import HTTPError
 
@@ -75,9 +77,10 @@ class Request:
         "_json",
         "_form",
         "_files",
-        "stream",
+        "_stream",
         "body_store",
         "context",
+        "_scheme",  # set only by a trusted proxy's headers (rush.proxy); unset means "http"
     )
 
     def __init__(
@@ -111,8 +114,7 @@ class Request:
         self._json: Any = _UNSET
         self._form: MultiDict | None = None
         self._files: MultiDict | None = None
-        #: An iterator of body chunks for `stream=True` routes; None otherwise.
-        self.stream: Any = None
+        self._stream: BinaryIO | None = None
         #: Where the body went when the app chose not to keep it in memory (a BodySink).
         self.body_store: Any = None
         #: A place for hooks and handlers to keep per-request values (like flask.g).
@@ -120,7 +122,24 @@ class Request:
 
     @property
     def body(self) -> bytes:
-        return self._body
+        """The raw body. A spooled body (above the app's `spool_threshold`) is read from its
+        temporary file into memory here: prefer `stream` for those. A multipart body parsed
+        while it arrived keeps no raw bytes (b""): use `form` and `files`."""
+        body = self._body
+        if not body and self.body_store is not None:
+            body = self._body = self.body_store.read()
+        return body
+
+    @property
+    def stream(self) -> BinaryIO:
+        """The body as a binary file (`read(n)`, `readline()`, iteration); a spooled body is
+        read from its temporary file, never loaded whole."""
+        stream = self._stream
+        if stream is None:
+            store = self.body_store
+            stream = store.open_stream() if store is not None else io.BytesIO(self._body)
+            self._stream = stream
+        return stream
 
     @property
     def args(self) -> MultiDict:
@@ -184,10 +203,19 @@ class Request:
 
     @property
     def form(self) -> MultiDict:
-        """Fields of an urlencoded or multipart form body; empty for other bodies."""
+        """Fields of an urlencoded or multipart form body; empty for other bodies.
+
+        A malformed multipart body is a 400, one over a form limit a 413 (rush.bodies)."""
         form = self._form
         if form is None:
-            if self.mimetype == "application/x-www-form-urlencoded":
+            mimetype = self.mimetype
+            if self.body_store is not None or mimetype == "multipart/form-data":
+                parsed = read_form(self, mimetype)  # None: an urlencoded body, read below
+                if parsed is not None:
+                    form, self._files = parsed
+                    self._form = form
+                    return form
+            if mimetype == "application/x-www-form-urlencoded":
                 try:
                     text = self.body.decode("utf-8")
                 except UnicodeDecodeError:
@@ -200,14 +228,33 @@ class Request:
 
     @property
     def files(self) -> MultiDict:
+        """Uploaded files of a multipart form by field name (rush.bodies.UploadedFile)."""
         files = self._files
         if files is None:
-            files = self._files = MultiDict()
+            _ = self.form  # a multipart body fills both
+            files = self._files
+            if files is None:
+                files = self._files = MultiDict()
         return files
 
     @property
     def host(self) -> str:
         return self.headers.get("host") or ""
+
+    @property
+    def scheme(self) -> str:
+        """"http", or what a trusted proxy says the client used (X-Forwarded-Proto, Forwarded).
+
+        PERF: the slot is left unset unless a proxy sets it, so plain requests pay nothing.
+        """
+        try:
+            return self._scheme
+        except AttributeError:
+            return "http"
+
+    @scheme.setter
+    def scheme(self, value: str) -> None:
+        self._scheme = value
 
     @property
     def url(self) -> str:
