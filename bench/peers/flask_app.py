@@ -7,6 +7,8 @@ the redirect has an empty body and JSON is compact orjson output without
 Flask's trailing newline.
 """
 
+import hashlib
+
 from common import load_index, user_record
 from flask import Flask, Response, request
 from markupsafe import escape
@@ -50,6 +52,16 @@ def user(user_id: int):
 @app.post("/echo")
 def echo():
     return Response(request.get_data(), mimetype="application/octet-stream")
+
+
+@app.post("/upload")
+def upload():
+    """bench/uploads.py: sha256 of the multipart file part, streamed in 64 KiB reads."""
+    digest = hashlib.sha256()
+    stream = request.files["file"].stream
+    while chunk := stream.read(65536):
+        digest.update(chunk)
+    return Response(digest.hexdigest(), mimetype="text/plain")
 
 
 @app.errorhandler(404)
