@@ -15,6 +15,7 @@ See bench/README.md.
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -58,12 +59,19 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     args.servers = pick(args.servers, list(SERVERS), "server")
     args.workloads = pick(args.workloads, list(WORKLOAD_NAMES), "workload")
     args.config = pick(args.config, list(CONFIGS), "config")
-    args.duration = args.duration or (1 if args.quick else 2)
-    args.repeat = args.repeat or (1 if args.quick else 3)
-    args.warmup = args.warmup or 1
-    args.syscall_requests = args.syscall_requests or (2000 if args.quick else 20000)
-    if args.duration < 1 or args.repeat < 1 or (args.connections or 2) < 2:
-        raise HarnessError("--duration and --repeat must be >= 1, --connections >= 2")
+    defaults = {
+        "duration": (1, 2),
+        "repeat": (1, 3),
+        "warmup": (1, 1),
+        "syscall_requests": (2000, 20000),
+    }
+    for name, (quick, full) in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, quick if args.quick else full)
+        elif getattr(args, name) < 1:
+            raise HarnessError(f"--{name.replace('_', '-')} must be at least 1")
+    if args.connections is not None and args.connections < 2:
+        raise HarnessError("--connections must be at least 2 (wrk needs one per thread)")
     return args
 
 
@@ -145,18 +153,24 @@ def start_servers(config: dict, args, env: dict, result: dict) -> list[RunningSe
             continue
         log_path = logs / f"{config['name']}-{name}.log"
         launched.append(start(spec, config["workers"], config["server_cpus"], log_path, env))
-    running = []
-    for server in launched:
-        info = result["servers"][server.spec.name]
-        info["argv"] = server.proc.args
-        why = server.wait_ready(30.0)
-        if why:
-            info["error"] = f"failed to start: {why} (log: {server.log_path})"
+    try:
+        return [server for server in launched if became_ready(server, result)]
+    except BaseException:  # Ctrl-C while waiting: leave nothing running behind us
+        for server in launched:
             server.stop()
-        else:
-            info["started"] = True
-            running.append(server)
-    return running
+        raise
+
+
+def became_ready(server: RunningServer, result: dict) -> bool:
+    info = result["servers"][server.spec.name]
+    info["argv"] = server.proc.args
+    why = server.wait_ready(30.0)
+    if why:
+        info["error"] = f"failed to start: {why} (log: {server.log_path})"
+        server.stop()
+        return False
+    info["started"] = True
+    return True
 
 
 def run_checks(servers: list[RunningServer], workloads: dict, result: dict) -> None:
@@ -221,12 +235,21 @@ def run_config(config: dict, args, workloads: dict, env: dict, run: "Run") -> No
         warm_up(servers, config["shape"], args.warmup)
         measure_all(config, servers, workloads, args, run)
         for server in servers:
-            result["servers"][server.spec.name]["memory"] = server.memory()
-        if args.syscalls:
+            info = result["servers"][server.spec.name]
+            if server.proc.poll() is not None:
+                info["error"] = f"exited during the run: {server.log_tail()}"
+                print(f"  ! {server.spec.name} {info['error']}")
+            info["memory"] = server.memory()
+        if args.syscalls and config["name"] == syscall_config(args):
             count_syscalls(servers, args, result)
     finally:
         for server in servers:
             server.stop()
+
+
+def syscall_config(args) -> str:
+    """Syscalls/request is a per-worker figure: count it once, in the pinned 1-worker setup."""
+    return "pinned" if "pinned" in args.config else args.config[0]
 
 
 def count_syscalls(servers: list[RunningServer], args, result: dict) -> None:
@@ -240,10 +263,10 @@ def count_syscalls(servers: list[RunningServer], args, result: dict) -> None:
 
 def estimate_s(args, n_configs: int) -> float:
     runs = n_configs * args.repeat * len(args.workloads) * len(args.servers)
-    extra = n_configs * (args.warmup + 8)
+    extra = n_configs * (args.warmup + 6)
     if args.syscalls:
-        extra += len(args.servers) * (8 if args.quick else 25)
-    return runs * (args.duration + 0.25) + extra
+        extra += len(args.servers) * (args.syscall_requests / 1500 + 1)
+    return runs * (args.duration + 0.2) + extra
 
 
 @dataclass
@@ -261,7 +284,19 @@ class Run:
     t0: float = field(default_factory=time.monotonic)
 
 
+def interrupt(_signum, _frame) -> None:
+    """First SIGINT/SIGTERM: stop measuring. Later ones are ignored so that the
+    (bounded) cleanup always stops every server it started."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str]) -> int:
+    # SIGTERM, and SIGINT even where a parent shell ignored it, end the run the same
+    # way Ctrl-C does: servers are stopped and what was measured is still reported.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         args = parse_args(argv)
         check_tools(args)
@@ -277,17 +312,26 @@ def main(argv: list[str]) -> int:
     run = Run(args, argv, make_configs(args), workloads, index_path)
     print(f"servers: {', '.join(args.servers)}; workloads: {', '.join(args.workloads)}")
     print(f"estimated time: {estimate_s(args, len(run.configs)) / 60:.1f} min", flush=True)
+    warn_if_busy(run.machine)
     try:
         for config in run.configs:
             run_config(config, args, workloads, env, run)
     except KeyboardInterrupt:
         print("\ninterrupted: reporting what was measured")
+        return 130
     finally:
         write_outputs(run)
     if not run.samples:
         print("error: nothing was measured (see the messages above)", file=sys.stderr)
         return 1
     return 0
+
+
+def warn_if_busy(machine: dict) -> None:
+    load, cpus = machine["loadavg_at_start"], machine["nproc"]
+    if load is not None and load > 0.5 * cpus:
+        print(f"warning: load average {load:.1f} on {cpus} CPUs: other work is running, ", end="")
+        print("so expect noisy numbers")
 
 
 def write_outputs(run: Run) -> None:

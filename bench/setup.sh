@@ -20,5 +20,5 @@ else
     echo "setup: system packages already present"
 fi
 
-"$PYTHON" -m pip install -q -r bench/requirements.txt
+"$PYTHON" -m pip install -q --root-user-action=ignore -r bench/requirements.txt
 echo "setup: done"

@@ -35,7 +35,7 @@ def baseline_rps(summary: dict, workload: str, baseline: str) -> tuple[float | N
     if workload == "pipelined":
         params = summary.get("params", {}).get(baseline)
         if params:
-            return params["rps"], "vs its params rate"
+            return params["rps"], "vs baseline params"
     return None, ""
 
 
@@ -55,7 +55,7 @@ def chart_ratios(summary: dict, workloads: list[str], servers: list[str], baseli
 
 def nice_bounds(values: list[float]) -> tuple[float, float]:
     """Log-axis limits on the 1-2-5 ladder that include 1x and every value."""
-    lo = min([0.5, *values]) / 1.2
+    lo = min([0.8, *values]) / 1.2
     hi = max([2.0, *values]) * 1.35
     ladder = [m * 10**e for e in range(-3, 5) for m in (1, 2, 5)]
     return max(x for x in ladder if x <= lo), min(x for x in ladder if x >= hi)

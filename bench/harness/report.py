@@ -64,9 +64,17 @@ def fmt_rps(value: float) -> str:
     return f"{value:.0f}"
 
 
+def fmt_range(low: float, high: float) -> str:
+    """'11.1-31.6k' rather than '11.1k-31.6k': the table is wide enough already."""
+    a, b = fmt_rps(low), fmt_rps(high)
+    if a.endswith("k") and b.endswith("k"):
+        return f"{a[:-1]}-{b}"
+    return f"{a}-{b}"
+
+
 def fmt_ms(value: float | None) -> str:
     if value is None:
-        return "n/a"
+        return "-"  # wrk gave no usable percentile (see load.percentile_ms)
     return f"{value:.2f}" if value < 10 else f"{value:.0f}"
 
 
@@ -78,7 +86,7 @@ def cell_lines(stats: dict | None, problem: str | None) -> tuple[str, str]:
         return "-", ""
     top = fmt_rps(stats["rps"])
     if stats["reps"] > 1:
-        top += f" ({fmt_rps(stats['rps_min'])}-{fmt_rps(stats['rps_max'])})"
+        top += f" ({fmt_range(stats['rps_min'], stats['rps_max'])})"
     bottom = f"{fmt_ms(stats['p50_ms'])}/{fmt_ms(stats['p99_ms'])} ms"
     bottom += f" {stats['errors']}err" if stats["errors"] else ""
     return top, bottom
@@ -144,6 +152,8 @@ def notes(result: dict) -> list[str]:
         if not info["started"]:
             out.append(f"{label}: not measured: {info['error']}")
             continue
+        if info["error"]:
+            out.append(f"{label}: {info['error']}")
         out += [f"{label} / {w}: check failed: {why}" for w, why in info["checks"].items() if why]
         sc = info.get("syscalls")
         if sc and "error" in sc:
@@ -166,8 +176,17 @@ def machine_info() -> dict:
         "nproc": len(os.sched_getaffinity(0)),
         "kernel": platform.release(),
         "python": sys.version.split()[0],
+        "loadavg_at_start": load_average(),
         "versions": versions(),
     }
+
+
+def load_average() -> float | None:
+    """1-minute load average: on a 2-CPU box anything else running skews every number."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def versions() -> dict:
@@ -175,7 +194,7 @@ def versions() -> dict:
     out["rush"] = rush_version()
     try:
         done = subprocess.run(["wrk", "-v"], capture_output=True, text=True, timeout=10)
-        out["wrk"] = (done.stdout + done.stderr).splitlines()[0].strip()
+        out["wrk"] = (done.stdout + done.stderr).splitlines()[0].split(" Copyright")[0].strip()
     except (OSError, IndexError, subprocess.TimeoutExpired):
         out["wrk"] = None
     return out

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from .workloads import BENCH, REPO
@@ -187,12 +187,13 @@ def kb(value: str | None) -> int:
 
 @dataclass
 class RunningServer:
+    """A server we launched: its root process, its port and its log."""
+
     spec: ServerSpec
     workers: int
     port: int
     proc: subprocess.Popen
     log_path: Path
-    started: float = field(default_factory=time.monotonic)
 
     @property
     def url(self) -> str:
@@ -230,10 +231,12 @@ class RunningServer:
         tree = self.pids()
         return tree[1:] or tree
 
-    def memory(self) -> dict:
-        """VmHWM (peak) and VmRSS of every process of the server, in KiB."""
+    def memory(self) -> dict | None:
+        """VmHWM (peak) and VmRSS of every process of the server, in KiB; None if it is gone."""
         procs = []
         tree = self.pids()
+        if not tree:
+            return None
         for pid in tree:
             status = proc_status(pid)
             if status:

@@ -131,7 +131,11 @@ class Worker:
             return
         if fd in self.pending:
             data = self.pending.pop(fd) + data
-        out, rest = answer(data)
+        try:
+            out, rest = answer(data)
+        except ValueError:  # unreadable Content-Length: nothing sane to answer
+            self.close(fd)
+            return
         if rest:
             if len(rest) > MAX_PENDING:
                 self.close(fd)
