@@ -58,6 +58,8 @@ class FakeSocket:
 def run(name: str, seconds: float) -> float:
     app.prepare()
     loop = EventLoop()
+    for watcher in app.start_watchers():  # as a worker does: inotify keeps the file cache fresh
+        loop.register(watcher.fileno(), watcher)
     ctx = ServerContext(loop, app, Limits(), 10.0, 5.0, 30.0, 1 << 20)
     left, right = socket.socketpair()
     payload = WORKLOADS[name]

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
+import tempfile
 from pathlib import Path
 
 from rush import Rush
 
 HERE = Path(__file__).resolve().parent
 
-app = Rush()
+# Every file under examples/public/ is served at /static/... (folders relative to this module).
+app = Rush(__name__, static_folder="public", static_url="/static")
 app.redirect("/easter", "/egg")
-
-INDEX = (HERE / "public" / "index.html").read_text()
+app.preload("public/index.html")  # read once in the master, shared by the forked workers
 
 
 @app.get("/")
 def index(request):
-    return INDEX
+    return app.send_file("public/index.html")  # cached, pre-rendered, kept fresh by inotify
 
 
 @app.get("/hello")
@@ -38,6 +40,29 @@ def echo(request):
         200,
         {"Content-Type": request.headers.get("content-type") or "application/octet-stream"},
     )
+
+
+UPLOADS = Path(tempfile.gettempdir()) / "rush-uploads"
+
+
+@app.post("/upload")
+def upload(request):
+    """curl -F title=Holiday -F photo=@beach.jpg localhost:8000/upload"""
+    f = request.files["photo"]  # spooled to a temporary file when large
+    UPLOADS.mkdir(exist_ok=True)
+    f.save(UPLOADS / f.safe_filename)
+    return {"name": f.filename, "size": f.size, "title": request.form.get("title")}
+
+
+@app.post("/ingest", stream=True)  # the handler sees the body as it arrives
+def ingest(request):
+    """curl --data-binary @big.iso localhost:8000/ingest"""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := (yield):  # each chunk as it arrives; b"" at the end
+        digest.update(chunk)
+        size += len(chunk)
+    return {"size": size, "sha256": digest.hexdigest()}  # the return value is the response
 
 
 @app.get("/egg")

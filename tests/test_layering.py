@@ -14,11 +14,21 @@ FORBIDDEN = {
     "rush.protocol": ("rush.server", "rush.app", "rush.request", "rush.response", "rush.routing"),
     "rush.server.loop": ("rush.",),
     "rush.server.supervisor": ("rush.app", "rush.protocol", "rush.server.connection",
-                               "rush.server.worker", "rush.request", "rush.response"),
+                               "rush.server.worker", "rush.request", "rush.response",
+                               "rush.server.serve", "rush.cli", "rush.proxy",
+                               "rush.server.accesslog", "rush.server.reloader"),
+    # The master and its workers share it; it knows no HTTP and no app.
+    "rush.server.heartbeat": ("rush.",),
+    "rush.proxy": ("rush.server", "rush.app", "rush.cli"),
     "rush.routing": ("rush.server", "rush.app"),
     "rush.request": ("rush.server", "rush.app"),
     "rush.response": ("rush.server", "rush.app"),
     "rush.server.connection": ("rush.app",),
+    "rush.static": ("rush.server", "rush.app"),
+    "rush.paths": ("rush.server", "rush.app"),
+    "rush.fileresponse": ("rush.server", "rush.app"),
+    "rush.watch": ("rush.server", "rush.app"),
+    "rush.multipart": ("rush.server", "rush.app", "rush.request"),
 }
 # Outside rush, the protocol layer may use only httptools and the standard library, and never
 # anything that does I/O.

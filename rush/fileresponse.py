@@ -1,0 +1,432 @@
+"""The HTTP side of serving a file: representations, validators, conditional and range requests.
+
+`FileResponse` is what `send_file`, `send_from_directory` and static folders return. It is a
+`Response` (so `after_request` hooks and `(response, status, headers)` tuples work) whose
+bytes are made only in `answer()`, once the request's headers are known: the app calls it
+instead of `Response.render`. It must not resolve paths or touch the cache (`rush.static`
+does), nor sockets: a large body leaves as a `FileBody` the connection sends with sendfile.
+
+RFC 9110 rules followed: §13.2.2 order of preconditions (If-None-Match, else
+If-Modified-Since, for GET and HEAD only; a match is 304 without content), §14.2 Range on GET
+only, one range (several are answered 200 in full, which §14.2 allows), unsatisfiable ->
+416 with `Content-Range: bytes */size` (§15.5.17), §13.1.5 If-Range compared strongly,
+§12.5.5 `Vary: Accept-Encoding` on every answer of a resource that has encoded siblings.
+"""
+
+from __future__ import annotations
+
+import io
+import mimetypes
+import os
+from email.utils import formatdate, mktime_tz, parsedate_tz
+from typing import Any
+from urllib.parse import quote
+
+from rush.datastructures import Headers
+from rush.response import (
+    FileBody,
+    Response,
+    connection_line,
+    date_line,
+    render_header_lines,
+    status_prefix,
+)
+
+_P200 = status_prefix(200)
+_P206 = status_prefix(206)
+_P304 = status_prefix(304)
+_P416 = status_prefix(416)
+
+# The types browsers care about, fixed here so answers do not depend on /etc/mime.types.
+_TYPES = {
+    ".html": "text/html", ".htm": "text/html", ".css": "text/css", ".js": "text/javascript",
+    ".mjs": "text/javascript", ".json": "application/json", ".map": "application/json",
+    ".txt": "text/plain", ".csv": "text/csv", ".md": "text/markdown", ".xml": "application/xml",
+    ".svg": "image/svg+xml", ".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+    ".gif": "image/gif", ".webp": "image/webp", ".avif": "image/avif",
+    ".ico": "image/vnd.microsoft.icon", ".wasm": "application/wasm", ".woff": "font/woff",
+    ".woff2": "font/woff2", ".ttf": "font/ttf", ".otf": "font/otf", ".pdf": "application/pdf",
+    ".zip": "application/zip", ".gz": "application/gzip", ".mp4": "video/mp4",
+    ".webm": "video/webm", ".mp3": "audio/mpeg", ".ogg": "audio/ogg",
+    ".webmanifest": "application/manifest+json",
+}  # fmt: skip
+_TEXTUAL = frozenset(
+    ("application/json", "application/xml", "application/javascript", "image/svg+xml",
+     "application/manifest+json")
+)  # fmt: skip
+_type_lines: dict[str, bytes] = {}
+
+
+def content_type_line(name: str, mimetype: str | None = None) -> bytes:
+    """`Content-Type: ...` for a file name (or an explicit type); text gets charset=utf-8."""
+    if mimetype is None:
+        ext = os.path.splitext(name)[1].lower()
+        line = _type_lines.get(ext)
+        if line is not None:
+            return line
+        guessed = _TYPES.get(ext) or mimetypes.guess_type("x" + ext, strict=False)[0]
+        line = _type_lines[ext] = content_type_line(name, guessed or "application/octet-stream")
+        return line
+    if (mimetype.startswith("text/") or mimetype in _TEXTUAL) and "charset" not in mimetype:
+        mimetype += "; charset=utf-8"
+    return _header_line("Content-Type", mimetype)
+
+
+_cache_control_lines: dict[str, bytes] = {}
+
+
+def cache_control_line(value: str) -> bytes:
+    """PERF: memoised; send_file renders this line per call, and a handful of values exist."""
+    line = _cache_control_lines.get(value)
+    if line is None:
+        line = _header_line("Cache-Control", value)
+        if len(_cache_control_lines) < 64:
+            _cache_control_lines[value] = line
+    return line
+
+
+def disposition_line(filename: str, attachment: bool = True) -> bytes:
+    """Content-Disposition with an ASCII fallback and RFC 8187 `filename*` when needed."""
+    kind = "attachment" if attachment else "inline"
+    # Names on disk may hold any byte but "/" and NUL: never let one end the header line.
+    cleaned = "".join(ch if ch >= " " and ch != "\x7f" else "_" for ch in filename)
+    fallback = cleaned.encode("ascii", "replace").decode("ascii")
+    fallback = fallback.replace("\\", "\\\\").replace('"', '\\"')
+    value = f'{kind}; filename="{fallback}"'
+    if fallback != cleaned:
+        value += f"; filename*=UTF-8''{quote(cleaned, safe='')}"
+    return _header_line("Content-Disposition", value)
+
+
+def _header_line(name: str, value: str) -> bytes:
+    if any(ch in value for ch in "\r\n\x00"):
+        raise ValueError(f"{name} value contains a control character")
+    return f"{name}: {value}\r\n".encode("latin-1", "replace")
+
+
+# -- one representation of a file ----------------------------------------------------------
+
+
+class Representation:
+    """One encoding of a file: its validators and, when small, its whole answer tail."""
+
+    __slots__ = ("encoding", "size", "mtime", "etag", "common", "validators", "full", "start", "fd")
+
+    def __init__(self, encoding: str | None, size: int, mtime: int, etag: bytes, vary: bool):
+        self.encoding = encoding
+        self.size = size
+        self.mtime = mtime
+        self.etag = etag
+        modified = formatdate(mtime, usegmt=True).encode()
+        self.validators = b"ETag: %s\r\nLast-Modified: %s\r\n" % (etag, modified)
+        if vary:
+            self.validators += b"Vary: Accept-Encoding\r\n"
+        self.common = b"Accept-Ranges: bytes\r\n" + self.validators
+        if encoding:
+            self.common += b"Content-Encoding: %s\r\n" % encoding.encode()
+        #: Header lines from Accept-Ranges to the blank line, then the body (small files).
+        self.full: bytes | None = None
+        self.start = 0  # where the body begins in `full`
+        self.fd: int | None = None  # an open descriptor (large files, until answered)
+
+    @classmethod
+    def from_bytes(
+        cls, encoding: str | None, body: bytes, st: os.stat_result, etag: str, vary: bool
+    ) -> Representation:
+        rep = cls(encoding, len(body), int(st.st_mtime), etag.encode(), vary)
+        head = rep.common + b"Content-Length: %d\r\n\r\n" % len(body)
+        rep.full = head + body
+        rep.start = len(head)
+        return rep
+
+    @classmethod
+    def from_open(
+        cls, encoding: str | None, fd: int, st: os.stat_result, vary: bool
+    ) -> Representation:
+        # Too big to hash per request: identity, size and nanosecond mtime stand for content.
+        etag = b'"%x-%x-%x"' % (st.st_ino, st.st_size, st.st_mtime_ns)
+        rep = cls(encoding, st.st_size, int(st.st_mtime), etag, vary)
+        rep.fd = fd
+        return rep
+
+
+class Resource:
+    """A file as the cache knows it: its representations (identity first) and dependencies."""
+
+    __slots__ = (
+        "key", "ctype_line", "reps", "table", "racy", "signatures", "deps", "dirs", "checked",
+        "cost",
+    )  # fmt: skip
+
+    def __init__(self, key: str, ctype_line: bytes) -> None:
+        self.key = key
+        self.ctype_line = ctype_line
+        self.reps: list[Representation] = []
+        self.table: dict[str, Resource] | None = None  # the cache table holding it, if any
+        self.racy = False
+        self.signatures: list[tuple[str, Any]] = []
+        self.deps: tuple[str, ...] = ()
+        self.dirs: tuple[str, ...] = ()
+        self.checked = True  # validate with stat() on every hit
+        self.cost = 0
+
+    def select(self, accept: bytes) -> Representation:
+        codings = accepted_codings(accept)
+        if codings:
+            for rep in self.reps[1:]:
+                if rep.encoding in codings:
+                    return rep
+        return self.reps[0]
+
+    def __del__(self) -> None:
+        self.close_files()  # a large file whose response was dropped without an answer
+
+    def close_files(self, keep: Representation | None = None) -> None:
+        for rep in self.reps:
+            if rep.fd is not None and rep is not keep:
+                os.close(rep.fd)
+                rep.fd = None
+
+
+# -- request header helpers ----------------------------------------------------------------
+
+_accept_memo: dict[bytes, frozenset[str]] = {}
+_date_memo: dict[bytes, int | None] = {}
+
+
+def accepted_codings(value: bytes) -> frozenset[str]:
+    """Which of br/gzip an Accept-Encoding value allows (q > 0). PERF: memoised per value,
+    since a browser sends the same string on every request."""
+    found = _accept_memo.get(value)
+    if found is not None:
+        return found
+    weights: dict[str, float] = {}
+    for item in value.decode("latin-1").split(","):
+        coding, _, params = item.partition(";")
+        weight = 1.0
+        for param in params.split(";"):
+            name, _, number = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    weight = float(number)
+                except ValueError:
+                    weight = 0.0
+        weights[coding.strip().lower()] = weight
+    star = weights.get("*", 0.0)
+    allowed = []
+    for coding in ("br", "gzip"):
+        given = weights.get(coding, weights.get("x-gzip") if coding == "gzip" else None)
+        if (star if given is None else given) > 0:
+            allowed.append(coding)
+    found = frozenset(allowed)
+    if len(_accept_memo) < 256:
+        _accept_memo[value] = found
+    return found
+
+
+def parse_http_date(value: bytes) -> int | None:
+    if value in _date_memo:
+        return _date_memo[value]
+    try:
+        parsed = parsedate_tz(value.decode("latin-1"))
+        seconds = None if parsed is None else int(mktime_tz(parsed))
+    except (ValueError, TypeError, IndexError, OverflowError):
+        seconds = None
+    if len(_date_memo) < 256:
+        _date_memo[value] = seconds
+    return seconds
+
+
+def etag_matches(header: bytes, etag: bytes) -> bool:
+    """If-None-Match uses the weak comparison (RFC 9110 §8.8.3.2): W/ is ignored."""
+    header = header.strip()
+    if header == b"*":
+        return True
+    for tag in header.split(b","):
+        tag = tag.strip()
+        if tag[:2] == b"W/":
+            tag = tag[2:]
+        if tag == etag:
+            return True
+    return False
+
+
+def if_range_matches(value: bytes, rep: Representation) -> bool:
+    value = value.strip()
+    if value[:1] == b'"':
+        return value == rep.etag  # strong comparison: a weak tag never matches
+    if value[:2] == b"W/":
+        return False
+    return parse_http_date(value) == rep.mtime
+
+
+def parse_range(value: bytes, size: int) -> tuple[int, int] | bool | None:
+    """A single `bytes=` range as (first, last); False if unsatisfiable; None to ignore it."""
+    unit, sep, spec = value.partition(b"=")
+    if not sep or unit.strip().lower() != b"bytes" or b"," in spec:
+        return None
+    first, dash, last = spec.strip().partition(b"-")
+    first, last = first.strip(), last.strip()
+    if not dash or not (first.isdigit() or not first) or not (last.isdigit() or not last):
+        return None
+    if not first:
+        if not last:
+            return None
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    if last and int(last) < start:
+        return None  # invalid syntax (§14.1.1): ignore the header
+    if start >= size:
+        return False
+    return start, min(int(last), size - 1) if last else size - 1
+
+
+# -- the response --------------------------------------------------------------------------
+
+
+# Lengths of if-none-match, if-modified-since, range, if-range, accept-encoding.
+_WANTED_LENGTHS = frozenset((13, 17, 5, 8, 15))
+
+
+class FileResponse(Response):
+    """A file answer; `answer(request, head_only)` turns it into bytes or a FileBody."""
+
+    __slots__ = ("resource", "ctype", "lines", "_extra")
+
+    def __init__(self, resource: Resource, lines: bytes, ctype: bytes | None = None) -> None:
+        # PERF: no Response.__init__ (and no Headers) unless a hook asks for `headers`.
+        self.resource = resource
+        self.ctype = resource.ctype_line if ctype is None else ctype
+        self.lines = lines
+        self._extra: Headers | None = None
+        self.status = 200
+        self.body = b""
+        self.content_type = None
+
+    def _get_headers(self) -> Headers:
+        if self._extra is None:
+            self._extra = Headers()
+        return self._extra
+
+    def _set_headers(self, value: Headers) -> None:
+        self._extra = value if isinstance(value, Headers) else Headers(value)
+
+    headers = property(_get_headers, _set_headers)  # type: ignore[assignment]
+
+    def render(self, keep_alive: bool, http_version: str, head_only: bool = False) -> bytes:
+        raise TypeError("a FileResponse is answered with answer(request, head_only)")
+
+    def answer(self, request: Any, head_only: bool) -> bytes | FileBody:
+        conn = connection_line(request.keep_alive, request.http_version)
+        ctype = self.ctype
+        lines = self.lines
+        if self.content_type is not None:
+            ctype = content_type_line("", self.content_type)
+        if self._extra is not None:
+            lines += render_header_lines(self._extra.items())
+        resource = self.resource
+        reps = resource.reps
+        rep = reps[0]
+        status = self.status
+        method = request.method
+        if status != 200 or not (method == "GET" or method == "HEAD"):
+            return self._send(rep, status, conn, ctype + lines, head_only or status == 304)
+        inm = ims = ranges = if_range = accept = None
+        for name, value in request.raw_headers:
+            if len(name) not in _WANTED_LENGTHS:
+                continue  # PERF: most fields (Host, User-Agent, Accept...) end here, unlowered
+            lowered = name.lower()
+            if lowered == b"if-none-match":
+                inm = value
+            elif lowered == b"if-modified-since":
+                ims = value
+            elif lowered == b"range":
+                ranges = value
+            elif lowered == b"if-range":
+                if_range = value
+            elif lowered == b"accept-encoding":
+                accept = value
+        if accept is not None and len(reps) > 1:
+            rep = resource.select(accept)
+        if inm is not None or ims is not None:
+            if inm is not None:
+                fresh = etag_matches(inm, rep.etag)
+            else:
+                since = parse_http_date(ims)  # type: ignore[arg-type]
+                fresh = since is not None and rep.mtime <= since
+            if fresh:
+                resource.close_files()
+                return b"".join((_P304, date_line.value, conn, lines, rep.validators, b"\r\n"))
+        if ranges is not None and method == "GET":
+            if if_range is None or if_range_matches(if_range, rep):
+                span = parse_range(ranges, rep.size)
+                if span is False:
+                    resource.close_files()
+                    return b"%s%s%s%sContent-Range: bytes */%d\r\nContent-Length: 0\r\n\r\n" % (
+                        _P416,
+                        date_line.value,
+                        conn,
+                        rep.common,
+                        rep.size,
+                    )
+                if span is not None:
+                    return self._send_range(rep, span, conn, ctype + lines)  # type: ignore[arg-type]
+        return self._send(rep, 200, conn, ctype + lines, head_only)
+
+    def _send(
+        self, rep: Representation, status: int, conn: bytes, lines: bytes, head_only: bool
+    ) -> bytes | FileBody:
+        prefix = _P200 if status == 200 else status_prefix(status)
+        full = rep.full
+        if full is not None:
+            return b"".join(
+                (prefix, date_line.value, conn, lines, full[: rep.start] if head_only else full)
+            )
+        head = b"%s%s%s%s%sContent-Length: %d\r\n\r\n" % (
+            prefix,
+            date_line.value,
+            conn,
+            lines,
+            rep.common,
+            rep.size,
+        )
+        return self._file_body(rep, head, 0, rep.size, head_only)
+
+    def _send_range(
+        self, rep: Representation, span: tuple[int, int], conn: bytes, lines: bytes
+    ) -> bytes | FileBody:
+        first, last = span
+        count = last - first + 1
+        head = b"%s%s%s%s%sContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n" % (
+            _P206,
+            date_line.value,
+            conn,
+            lines,
+            rep.common,
+            first,
+            last,
+            rep.size,
+            count,
+        )
+        full = rep.full
+        if full is not None:
+            start = rep.start + first
+            return head + full[start : start + count]
+        return self._file_body(rep, head, first, count, False)
+
+    def _file_body(
+        self, rep: Representation, head: bytes, offset: int, count: int, head_only: bool
+    ) -> bytes | FileBody:
+        resource = self.resource
+        if head_only or count == 0 or rep.fd is None:
+            resource.close_files()
+            return head
+        resource.close_files(keep=rep)
+        fd, rep.fd = rep.fd, None
+        return FileBody(head, io.FileIO(fd, "rb", closefd=True), offset, count)
+
+    def __repr__(self) -> str:
+        return f"<FileResponse {self.status} {self.resource.key}>"
