@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import html
 import logging
+import os
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
 from rush.exceptions import ConfigError, HTTPError, reason_phrase
+from rush.fileresponse import FileResponse
 from rush.protocol import RequestMessage
 from rush.request import Request, _decode_path
 from rush.response import (
@@ -28,6 +31,7 @@ from rush.response import (
     status_prefix,
 )
 from rush.routing import Route, Router
+from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
 
 error_log = logging.getLogger("rush.error")
 
@@ -45,13 +49,48 @@ class Rush:
     - `on_startup` / `on_shutdown`: once in every worker process, after the fork and before
       exit (so each worker opens its own database connections); once in all with workers=1.
     Module-level code of the app runs once, in the master, before the workers are forked.
+
+    Request bodies (see rush.bodies.BodyOptions; each may also be given per route):
+    - `spool_threshold` (1 MiB): a larger body, or the files of a larger form, go to an
+      anonymous temporary file in `spool_dir` (None: $TMPDIR) as they arrive, deleted when
+      the request ends.
+    - `max_form_parts` (1000), `max_form_field_size` (1 MiB per non-file field),
+      `max_form_memory` (8 MiB of non-file fields in all), `max_part_header_size` (8 KiB):
+      multipart limits, each answered 413.
     """
 
-    def __init__(self, import_name: str | None = None, *, max_body: int | None = None) -> None:
+    def __init__(
+        self,
+        import_name: str | None = None,
+        *,
+        max_body: int | None = None,
+        spool_threshold: int = DEFAULT_OPTIONS.spool_threshold,
+        max_form_parts: int = DEFAULT_OPTIONS.max_form_parts,
+        max_form_field_size: int = DEFAULT_OPTIONS.max_form_field_size,
+        max_form_memory: int = DEFAULT_OPTIONS.max_form_memory,
+        max_part_header_size: int = DEFAULT_OPTIONS.max_part_header_size,
+        spool_dir: str | None = None,
+        static_folder: str | os.PathLike[str] | None = None,
+        static_url: str = "/static",
+        file_cache_bytes: int = DEFAULT_CACHE_BYTES,
+        file_cache_threshold: int = DEFAULT_THRESHOLD,
+    ) -> None:
         self.import_name = import_name
         self.router = Router()
         #: Default request body limit in bytes; None means the server's limit (1 GiB).
         self.max_body = max_body
+        #: How bodies are kept and the form limits, for routes that do not override them.
+        self.body_options = BodyOptions(
+            spool_threshold,
+            max_form_parts,
+            max_form_field_size,
+            max_form_memory,
+            max_part_header_size,
+            spool_dir,
+        )
+        # A body with a known length up to this stays in memory without asking the router:
+        # the smallest spool_threshold of any route, or -1 once a route has stream=True.
+        self._body_in_memory = spool_threshold
         self.error_handlers: dict[int | type[BaseException], Handler] = {}
         self.before_request_funcs: list[Callable[[Request], Any]] = []
         self.after_request_funcs: list[Callable[[Request, Response], Response | None]] = []
@@ -60,6 +99,12 @@ class Rush:
         # GET target -> (status prefix, the rest after Date/Connection): whole answers
         # rendered at startup, which the connection sends without building a Request.
         self._prerendered: dict[bytes, tuple[bytes, bytes]] = {}
+        #: Files: static folders, send_file, and this process's cache of small files.
+        self.static_files = StaticFiles.for_app(
+            import_name, file_cache_threshold, file_cache_bytes
+        )
+        if static_folder is not None:
+            self.static(static_url, static_folder)
 
     # -- registering ---------------------------------------------------------------------
 
@@ -74,6 +119,9 @@ class Rush:
         """Bind a handler to `path` for `methods` (GET by default).
 
         `max_body` overrides the request body limit for this route (413 beyond it).
+        `stream=True` makes the handler a generator that receives the body as it arrives
+        (`chunk = yield`, b"" at the end) and returns the response. The app's body options
+        (`spool_threshold=`, `max_form_parts=`, ...) may be overridden per route.
         """
 
         def decorator(func: F) -> F:
@@ -89,7 +137,14 @@ class Rush:
         methods: list[str] | tuple[str, ...] | None = None,
         **options: Any,
     ) -> Route:
-        return self.router.add(path, methods or ["GET"], endpoint, **options)
+        endpoint = prepare_route(self.body_options, endpoint, options)
+        route = self.router.add(path, methods or ["GET"], endpoint, **options)
+        if options.get("stream"):
+            self._body_in_memory = -1
+        else:
+            threshold = options["body_options"].spool_threshold
+            self._body_in_memory = min(self._body_in_memory, threshold)
+        return route
 
     def get(self, path: str, **options: Any) -> Callable[[F], F]:
         return self.route(path, ["GET"], **options)
@@ -179,8 +234,16 @@ class Rush:
         return limit
 
     def open_body(self, message: RequestMessage) -> Any:
-        """A sink for a request body the app does not want in memory; None keeps it there."""
-        return None
+        """A sink for a request body the app does not want in memory; None keeps it there.
+
+        Called when a request head with a body has arrived: a stream route gets its generator
+        driven, a body above `spool_threshold` (or chunked) is spooled or parsed as a form.
+        """
+        length = message.content_length
+        if length is not None and length <= self._body_in_memory:
+            return None  # PERF: a small body of a known length costs one compare here
+        path = _decode_path(message.target.partition(b"?")[0])
+        return open_sink(self, message, self.router.match(message.method, path), Request)
 
     def handle(self, request: Request) -> bytes:
         """Answer one request with complete response bytes. Never raises for app errors."""
@@ -226,6 +289,8 @@ class Rush:
         raise HTTPError(405, headers={"Allow": allow})
 
     def _run_before_hooks(self, request: Request) -> Any:
+        if type(request.body_store) is StreamSink:
+            return request.body_store.adopt(request)  # they ran when the head arrived
         for hook in self.before_request_funcs:
             rv = hook(request)
             if rv is not None:
@@ -256,9 +321,13 @@ class Rush:
                     connection_line(request.keep_alive, request.http_version),
                     head_only,
                 )
+            if kind is FileResponse:
+                return rv.answer(request, head_only)  # type: ignore[no-any-return]
         response = self.make_response(rv, status)
         for hook in self.after_request_funcs:
             response = hook(request, response) or response
+        if isinstance(response, FileResponse):
+            return response.answer(request, head_only)  # type: ignore[return-value]
         return response.render(request.keep_alive, request.http_version, head_only)
 
     def make_response(self, rv: Any, status: int = 200) -> Response:
@@ -338,6 +407,56 @@ class Rush:
             connection_line(request.keep_alive, request.http_version),
             head_only,
         )
+
+    # -- files ---------------------------------------------------------------------------
+
+    def static(
+        self,
+        url: str,
+        directory: str | os.PathLike[str],
+        *,
+        cache_control: str | None = "no-cache",
+        dotfiles: bool = False,
+        index: str | None = "index.html",
+        preload: bool = False,
+    ) -> StaticMount:
+        """Serve every file below `directory` at `url/...` (see rush.static for the rules).
+
+        `directory` is relative to the app's root (the module of `import_name`, else the
+        current directory); a missing one is a ConfigError now, not a 404 later.
+        `preload=True` reads the small files into the cache before the workers fork.
+        """
+        mount = self.static_files.mount(
+            url, directory, cache_control=cache_control, dotfiles=dotfiles, index=index
+        )
+        self.add_route(mount.url + "/<path:filename>", mount.serve, ["GET"])
+        self.add_route(mount.url + "/", mount.serve, ["GET"])
+        if preload:
+            mount.preload()
+        return mount
+
+    def send_file(self, path: str | os.PathLike[str], **options: Any) -> FileResponse:
+        """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable.
+
+        Options: `mimetype`, `as_attachment`, `download_name`, `cache_control`.
+        """
+        return self.static_files.send_file(path, **options)
+
+    def send_from_directory(
+        self, directory: str | os.PathLike[str], name: str, **options: Any
+    ) -> FileResponse:
+        """Answer with `directory/name` where `name` comes from the client: 404 if it
+        leaves `directory` in any way. Options as for `send_file`."""
+        return self.static_files.send_from_directory(directory, name, **options)
+
+    def preload(self, *paths: str | os.PathLike[str]) -> int:
+        """Read files (or the files below directories) into the cache now, in the master."""
+        return self.static_files.preload(paths)
+
+    def start_watchers(self) -> list[Any]:
+        """Called by each worker after the fork: objects with fileno() / on_readable() for
+        its event loop (the inotify watcher that keeps the file cache fresh)."""
+        return self.static_files.start_watching()  # type: ignore[return-value]
 
     # -- running -------------------------------------------------------------------------
 

@@ -22,7 +22,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rush",
         description="Serve a Rush app: rush module:app --workers 4 --bind 127.0.0.1:8000",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        epilog="Precedence: these flags, then RUSH_<OPTION> environment variables, then the "
+        "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once), "
+        "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
+        "log files; USR2 to a worker prints its stack.",
     )
     parser.add_argument("app", help="the app to serve, as module:attribute (e.g. examples.app:app)")
     parser.add_argument(
@@ -30,14 +33,17 @@ def build_parser() -> argparse.ArgumentParser:
         "--bind",
         action="append",
         default=None,
-        help="HOST:PORT to listen on; repeat for several (default 127.0.0.1:8000)",
+        help="HOST:PORT, [IPv6]:PORT, unix:/PATH or fd://N to listen on; repeat for several "
+        "(default 127.0.0.1:8000; env RUSH_BIND, comma-separated; systemd socket activation "
+        "(LISTEN_FDS) replaces it)",
     )
     parser.add_argument(
         "-w",
         "--workers",
         type=int,
         default=None,
-        help="worker processes (default: one per CPU; 1 serves in-process)",
+        help="worker processes (default: one per CPU; 1 serves in-process unless --reload, "
+        "--max-requests or a watchdog timeout needs a master; env RUSH_WORKERS)",
     )
     numeric = {
         "backlog": int,
@@ -51,6 +57,18 @@ def build_parser() -> argparse.ArgumentParser:
         "body_timeout": float,
         "graceful_timeout": float,
         "write_high_water": int,
+        "max_requests": int,
+        "max_requests_jitter": int,
+        "handler_timeout": float,
+        "worker_timeout": float,
+    }
+    about = {
+        "max_requests": "replace a worker gracefully after this many requests; 0: never.",
+        "max_requests_jitter": "add a random 0..N to max_requests per worker.",
+        "handler_timeout": "seconds; log the stack and request line of a handler running "
+        "longer; 0: off.",
+        "worker_timeout": "seconds; replace a worker whose loop is stuck this long; 0: off.",
+        "graceful_timeout": "seconds a stopping worker may take to finish in-flight requests.",
     }
     for name, kind in numeric.items():
         parser.add_argument(
@@ -58,22 +76,81 @@ def build_parser() -> argparse.ArgumentParser:
             type=kind,
             default=None,
             dest=name,
-            help=f"(default {DEFAULTS[name]}; env RUSH_{name.upper()})",
+            help=f"{about.get(name, '')} (default {DEFAULTS[name]}; env RUSH_{name.upper()})",
         )
     parser.add_argument(
         "--access-log",
         default=None,
         dest="access_log",
-        help="write an access log line per request to this file, or - for stdout (default off)",
+        help="write an access log line per request to this file, or - for stdout (default "
+        "off; env RUSH_ACCESS_LOG)",
+    )
+    parser.add_argument(
+        "--access-log-format",
+        default=None,
+        dest="access_log_format",
+        help="fields: {remote} {request} {method} {target} {path} {version} {status} {size} "
+        "{body_size} {duration_us} {duration_ms} {time} {user_agent} {referer} {request_id} "
+        "{pid} {header:NAME} (default "
+        + DEFAULTS["access_log_format"].replace("%", "%%")
+        + "; env RUSH_ACCESS_LOG_FORMAT)",
     )
     parser.add_argument(
         "--log-level",
         default=None,
         dest="log_level",
         choices=["debug", "info", "warning", "error"],
-        help="(default info)",
+        help="(default info; env RUSH_LOG_LEVEL)",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        action="append",
+        default=None,
+        dest="forwarded_allow_ips",
+        help="comma-separated proxies whose X-Forwarded-For/-Proto and Forwarded headers are "
+        "believed: addresses, networks, `unix`, or `*` (default: none; env "
+        "RUSH_FORWARDED_ALLOW_IPS)",
+    )
+    parser.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        default=None,
+        dest="proxy_protocol",
+        help="every connection starts with a PROXY v1/v2 header (HAProxy) (default off; env "
+        "RUSH_PROXY_PROTOCOL)",
+    )
+    parser.add_argument(
+        "--reload",
+        action="store_true",
+        default=None,
+        help="development: rolling-restart the workers when a source file of the app changes "
+        "(inotify) (default off; env RUSH_RELOAD)",
+    )
+    parser.add_argument(
+        "--unix-socket-mode",
+        type=_octal,
+        default=None,
+        dest="unix_socket_mode",
+        help="octal permissions for unix:PATH binds, e.g. 660 (default: umask; env "
+        "RUSH_UNIX_SOCKET_MODE)",
+    )
+    parser.add_argument(
+        "--pid",
+        "--pid-file",
+        default=None,
+        dest="pid_file",
+        help="write the master's pid to this file, for kill -HUP $(cat FILE) (default none; "
+        "env RUSH_PID_FILE)",
     )
     return parser
+
+
+def _octal(text: str) -> int:
+    """A file mode as chmod takes it: 660, 0660 or 0o660."""
+    try:
+        return int(text, 8)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode like 660") from None
 
 
 def load_app(spec: str) -> Any:
@@ -110,17 +187,50 @@ def configure_logging(config: Config) -> None:
             access_handler: logging.Handler = logging.StreamHandler(sys.stdout)
         else:
             access_handler = logging.FileHandler(config.access_log)
+        # The server hands over several lines per record (rush.server.accesslog): no prefix.
         access_handler.setFormatter(logging.Formatter("%(message)s"))
         access_logger.addHandler(access_handler)
         access_logger.setLevel(logging.INFO)
 
 
-def run_app(app: Any, config: Config) -> int:
-    """Serve `app` with logging configured; what `app.run()` and the CLI both use."""
+def reopen_log_files() -> None:
+    """SIGUSR1 (after logrotate moved the files): reopen every file handler of our loggers."""
+    for name in ("rush.access", "rush.error"):
+        for handler in logging.getLogger(name).handlers:
+            if isinstance(handler, logging.FileHandler):
+                stream = open(  # noqa: SIM115 - the handler owns it from here on
+                    handler.baseFilename, "a", encoding=handler.encoding, errors=handler.errors
+                )
+                old = handler.setStream(stream)
+                if old is not None:
+                    old.close()
+
+
+def app_loader(spec: str) -> tuple[Any, str | None]:
+    """A callable that imports `spec` afresh (for new worker generations), and the project
+    directory whose modules it forgets first; call after `load_app(spec)` succeeded."""
+    from rush.server.reloader import forget_modules, project_root
+
+    root = project_root(spec.partition(":")[0])
+
+    def load() -> Any:
+        if root is not None:
+            forget_modules(root)
+        return load_app(spec)
+
+    return load, root
+
+
+def run_app(app: Any, config: Config, spec: str | None = None) -> int:
+    """Serve `app` with logging configured; what `app.run()` and the CLI both use.
+
+    `spec` (module:app) lets new worker generations re-import the code (SIGHUP, --reload).
+    """
     from rush.server.serve import serve
 
     configure_logging(config)
-    return serve(app, config)
+    loader, root = app_loader(spec) if spec else (None, None)
+    return serve(app, config, loader=loader, reopen_logs=reopen_log_files, source_root=root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -129,7 +239,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = Config.from_sources(options)
         app = load_app(args.app)
-        return run_app(app, config)
+        return run_app(app, config, args.app)
     except (ConfigError, RouteError) as exc:
         print(f"rush: error: {exc}", file=sys.stderr)
         return 2

@@ -7,6 +7,7 @@ ConfigError with the field's name.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, fields
@@ -34,7 +35,28 @@ class Config:
     graceful_timeout: float = 30.0
     write_high_water: int = 1024 * 1024
     access_log: str | None = None
+    access_log_format: str = (
+        '{remote} [{time}] "{request}" {status} {size} {duration_us}us "{user_agent}"'
+    )
     log_level: str = "info"
+    #: Replace a worker (gracefully) after it served this many requests, plus a random 0..jitter.
+    max_requests: int = 0
+    max_requests_jitter: int = 0
+    #: Log the stack and request line of a handler running longer than this (0: off).
+    handler_timeout: float = 0.0
+    #: Replace a worker whose loop has been stuck this long (0: off).
+    worker_timeout: float = 0.0
+    #: Proxies whose X-Forwarded-For/-Proto and Forwarded headers are believed: addresses,
+    #: networks (10.0.0.0/8), `unix` for Unix socket peers, `*` for all. Default: none.
+    forwarded_allow_ips: tuple[str, ...] = ()
+    #: Expect a PROXY protocol v1 line (HAProxy) at the start of every connection.
+    proxy_protocol: bool = False
+    #: Development: restart workers when a source file of the app changes.
+    reload: bool = False
+    #: Permission bits for `unix:` bind paths (e.g. 0o660); None leaves the umask's.
+    unix_socket_mode: int | None = None
+    #: Write the master's pid to this file (removed at exit).
+    pid_file: str | None = None
 
     @property
     def limits(self) -> Limits:
@@ -45,6 +67,13 @@ class Config:
     @property
     def worker_count(self) -> int:
         return self.workers if self.workers else (os.cpu_count() or 1)
+
+    @property
+    def needs_master(self) -> bool:
+        """Whether a master process must watch the workers even when there is only one."""
+        return self.worker_count > 1 or bool(
+            self.reload or self.max_requests or self.handler_timeout or self.worker_timeout
+        )
 
     @classmethod
     def from_sources(
@@ -74,7 +103,7 @@ class Config:
         if not self.bind:
             raise ConfigError("bind: at least one address is needed")
         for address in self.bind:
-            parse_bind(address)
+            parse_listen(address)
         if self.workers is not None and self.workers < 1:
             raise ConfigError(f"workers: must be at least 1 (got {self.workers})")
         for name in (
@@ -92,14 +121,34 @@ class Config:
         for name in ("header_timeout", "keepalive_timeout", "body_timeout", "graceful_timeout"):
             if getattr(self, name) <= 0:
                 raise ConfigError(f"{name}: must be a positive number of seconds")
+        for name in ("max_requests", "max_requests_jitter", "handler_timeout", "worker_timeout"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"{name}: must not be negative (0 turns it off)")
+        if self.unix_socket_mode is not None and not 0 <= self.unix_socket_mode <= 0o777:
+            raise ConfigError(f"unix_socket_mode: {self.unix_socket_mode:o} is not a mode")
+        allowed = self.forwarded_allow_ips
+        if isinstance(allowed, str):
+            allowed = (allowed,)
+        allowed = tuple(p.strip() for item in allowed for p in item.split(",") if p.strip())
+        for entry in allowed:
+            if entry not in ("*", "unix"):
+                try:
+                    ipaddress.ip_network(entry, strict=False)
+                except ValueError:
+                    raise ConfigError(
+                        f"forwarded_allow_ips: {entry!r} is not an address or network"
+                    ) from None
+        object.__setattr__(self, "forwarded_allow_ips", allowed)
 
 
 def _from_env(name: str, default: Any, text: str) -> Any:
     try:
-        if name == "bind":
+        if name == "bind" or isinstance(default, tuple):
             return tuple(part.strip() for part in text.split(",") if part.strip())
         if name == "workers":
             return int(text)
+        if name == "unix_socket_mode":
+            return int(text, 8)
         if isinstance(default, bool):
             return text.lower() in ("1", "true", "yes", "on")
         if isinstance(default, int):
@@ -109,6 +158,24 @@ def _from_env(name: str, default: Any, text: str) -> Any:
     except ValueError:
         raise ConfigError(f"RUSH_{name.upper()}: cannot read {text!r}") from None
     return text
+
+
+def parse_listen(address: str) -> tuple[str, Any]:
+    """What a bind address names: ("unix", path), ("fd", n) or ("tcp", (host, port))."""
+    if isinstance(address, str) and address.startswith("unix:"):
+        path = address[len("unix:") :]
+        if not path:
+            raise ConfigError(f"bind: {address!r} names no path")
+        return "unix", path
+    if isinstance(address, str) and address.startswith("fd://"):
+        try:
+            fd = int(address[len("fd://") :])
+        except ValueError:
+            raise ConfigError(f"bind: {address!r} is not fd://NUMBER") from None
+        if fd < 0:
+            raise ConfigError(f"bind: {address!r} is not a descriptor")
+        return "fd", fd
+    return "tcp", parse_bind(address)
 
 
 def parse_bind(address: str) -> tuple[str, int]:

@@ -13,36 +13,80 @@ Facts and strategy:
 from __future__ import annotations
 
 import errno
+import faulthandler
 import logging
 import os
+import resource
+import select
 import signal
 import socket
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from rush.config import Config
+from rush.proxy import ProxyTrust, wrap_handle
+from rush.request import Request
 from rush.response import date_line
+from rush.server.accesslog import FLUSH_INTERVAL as ACCESS_FLUSH_INTERVAL
+from rush.server.accesslog import AccessLog
 from rush.server.connection import Connection, Handler, ServerContext, sweep
+from rush.server.heartbeat import Slot
 from rush.server.loop import EPOLLIN, EventLoop
-from rush.server.process import BOOT_FAILURE, note_signal
-from rush.server.sockets import format_address, listen
+from rush.server.process import BOOT_FAILURE, StopNow
+from rush.server.proxyprotocol import ProxyHeaderReader
+from rush.server.sockets import describe, listen
+from rush.server.watchdog import Recycler, start_beat, watched
 
 error_log = logging.getLogger("rush.error")
 
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
 _ACCEPT_BATCH = 64
+_STOP_GRACE = 0.25  # seconds an idle connection may still bring a request once we stop
+# Descriptors a worker needs besides its sockets: listeners, epoll, pipes, inotify, logs.
+_FD_SLACK = 128
+
+
+def raise_fd_limit(max_connections: int) -> int:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit (always allowed); returns the soft.
+
+    Each connection may hold a second descriptor (a file being sent, a spooled body). Past the
+    limit, accept() fails with EMFILE and the connection waits in the backlog (see Listener).
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 2 * max_connections + _FD_SLACK
+    if hard != resource.RLIM_INFINITY:
+        wanted = min(wanted, hard)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+            soft = wanted
+        except (ValueError, OSError) as exc:
+            error_log.warning("cannot raise the open file limit from %d: %s", soft, exc)
+    if soft != resource.RLIM_INFINITY and soft < max_connections + _FD_SLACK:
+        error_log.warning(
+            "open file limit %d is low for max_connections=%d: connections over it wait in "
+            "the listen backlog",
+            soft,
+            max_connections,
+        )
+    return soft
 
 
 class Listener:
     """Accepts connections from one listening socket into the worker's loop."""
 
-    __slots__ = ("sock", "fd", "worker", "active")
+    __slots__ = ("sock", "fd", "worker", "active", "events", "connect")
 
-    def __init__(self, sock: socket.socket, worker: Worker) -> None:
+    def __init__(self, sock: socket.socket, worker: Worker, shared: bool = False) -> None:
         self.sock = sock
         self.fd = sock.fileno()
         self.worker = worker
         self.active = False
+        # A socket several workers accept on wakes one of them per connection, not all.
+        self.events = EPOLLIN | select.EPOLLEXCLUSIVE if shared else EPOLLIN
+        #: Makes the connection object; a PROXY protocol reader first, when that is on.
+        self.connect: Callable[..., object] = Connection
 
     def on_readable(self) -> None:
         ctx = self.worker.ctx
@@ -62,7 +106,7 @@ class Listener:
             client.setblocking(False)
             if client.family != socket.AF_UNIX:
                 client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            Connection(client, address[0] if isinstance(address, tuple) else None, ctx)
+            self.connect(client, address[0] if isinstance(address, tuple) else None, ctx)
             if len(ctx.connections) >= limit:
                 self.pause()  # the rest wait in the kernel backlog until one closes
                 return
@@ -72,8 +116,17 @@ class Listener:
 
     def resume(self) -> None:
         if not self.active and not self.worker.stopping:
-            self.worker.loop.register(self.fd, self, EPOLLIN)
+            self.worker.loop.register(self.fd, self, self.events)
             self.active = True
+
+    def drain(self) -> None:
+        """Accept everything already queued (before closing: the kernel resets the rest)."""
+        connections = self.worker.ctx.connections
+        while self.active:
+            before = len(connections)
+            self.on_readable()
+            if len(connections) - before < _ACCEPT_BATCH:
+                return
 
     def pause(self) -> None:
         if self.active:
@@ -107,10 +160,23 @@ class SignalPipe:
 class Worker:
     """Runs the app on one epoll loop until told to stop; `run()` returns the exit code."""
 
-    def __init__(self, app: Handler, config: Config, addresses: Sequence[tuple[str, int]]) -> None:
+    def __init__(
+        self,
+        app: Handler,
+        config: Config,
+        addresses: Sequence[tuple[str, int] | socket.socket],
+        *,
+        slot: Slot | None = None,
+        reopen_logs: Callable[[], None] | None = None,
+    ) -> None:
+        """`addresses`: (host, port) to bind here with SO_REUSEPORT, or listening sockets made
+        by the master; `slot`: this worker's heartbeat slot when a master watches it."""
         self.app = app
         self.config = config
         self.addresses = list(addresses)
+        self.slot = slot
+        self.reopen_logs = reopen_logs
+        self._interrupts = 0
         self.loop = EventLoop()
         self.ctx = ServerContext(
             self.loop,
@@ -126,6 +192,16 @@ class Worker:
         self.listeners: list[Listener] = []
         self.stopping = False
         self.stop_deadline = 0.0
+        # Decided once here, so requests pay only for what is switched on.
+        self.access = AccessLog(config.access_log_format) if config.access_log else None
+        if self.access is not None:
+            self.ctx.access_log = self.access.record
+        handle: Callable[[Request], Any] = self.ctx.handle
+        if config.forwarded_allow_ips:
+            handle = wrap_handle(handle, ProxyTrust(config.forwarded_allow_ips))
+        if slot is not None and (config.handler_timeout or config.worker_timeout):
+            handle = watched(handle, slot)
+        self.ctx.handle = handle  # type: ignore[assignment]
 
     def run(self) -> int:
         try:
@@ -135,21 +211,47 @@ class Worker:
             return BOOT_FAILURE
         try:
             self.loop.run()
+        except StopNow:
+            pass
         finally:
             self._shutdown()
         return 0
 
+    def _note_signal(self, signum: int, frame: object) -> None:
+        """Signal context. Only an immediate stop acts here, since it must interrupt even a
+        handler that blocks; everything else the loop dispatches from the wakeup fd."""
+        if signum == signal.SIGINT:
+            self._interrupts += 1
+        if signum == signal.SIGQUIT or self._interrupts >= 2:
+            raise StopNow
+
     def _boot(self) -> None:
+        raise_fd_limit(self.config.max_connections)
         signals = SignalPipe(self)
         self.loop.register(signals.read_fd, signals, EPOLLIN)
         signal.set_wakeup_fd(signals.write_fd, warn_on_full_buffer=False)
-        for signum in _STOP_SIGNALS:
-            signal.signal(signum, note_signal)
-        for host, port in self.addresses:
-            listener = Listener(listen(host, port, self.config.backlog), self)
+        for signum in (*_STOP_SIGNALS, signal.SIGUSR1):
+            signal.signal(signum, self._note_signal)
+        for signum in (signal.SIGTTIN, signal.SIGTTOU):
+            signal.signal(signum, signal.SIG_IGN)  # the master's signals; never stop a worker
+        try:
+            faulthandler.register(signal.SIGUSR2, all_threads=True)  # `kill -USR2`: the stack
+        except (OSError, ValueError, RuntimeError):
+            pass  # stderr has no descriptor (an embedding host captures it): no stack dumps
+        for address in self.addresses:
+            if isinstance(address, socket.socket):
+                listener = Listener(address, self, shared=True)
+            else:
+                listener = Listener(listen(*address, self.config.backlog), self)
+            if self.config.proxy_protocol:
+                listener.connect = ProxyHeaderReader
             self.listeners.append(listener)
         for hook in getattr(self.app, "startup_funcs", ()):
             hook()
+        # The app's inotify watchers (static file cache) exist per worker, never in the master.
+        start_watchers = getattr(self.app, "start_watchers", None)
+        for watcher in start_watchers() if start_watchers is not None else ():
+            self.loop.register(watcher.fileno(), watcher, EPOLLIN)
         for listener in self.listeners:
             listener.resume()
         self._tick_date()
@@ -157,6 +259,27 @@ class Worker:
         shortest = min(config.header_timeout, config.keepalive_timeout, config.body_timeout)
         interval = max(0.05, min(1.0, shortest / 4))
         self.loop.call_every(interval, lambda: sweep(self.ctx, self.loop.now))
+        self._start_operations()
+
+    def _start_operations(self) -> None:
+        """Access log flushing, and what the master watches: beat, recycling, readiness."""
+        config, slot = self.config, self.slot
+        if self.access is not None:
+            self.loop.call_every(ACCESS_FLUSH_INTERVAL, self.access.tick)
+        if slot is None:
+            return
+        if config.worker_timeout:
+            start_beat(self.loop, slot, config.worker_timeout)
+        if config.max_requests:
+            ctx = self.ctx
+            Recycler(
+                self.loop,
+                slot,
+                lambda: ctx.requests_served,
+                config.max_requests,
+                config.max_requests_jitter,
+            )
+        slot.mark_ready()  # the master may now retire the worker this one replaces
 
     def _tick_date(self) -> None:
         """Refresh the Date line just after each wall-clock second turns."""
@@ -165,7 +288,8 @@ class Worker:
         self.loop.call_later(1.0 - (now % 1.0) + 0.001, self._tick_date)
 
     def listening_addresses(self) -> list[str]:
-        return [format_address(*listener.sock.getsockname()[:2]) for listener in self.listeners]
+        """host:port (or unix:/path) of each listening socket."""
+        return [describe(listener.sock).removeprefix("http://") for listener in self.listeners]
 
     # -- stopping ------------------------------------------------------------------------
 
@@ -174,6 +298,11 @@ class Worker:
             self.loop.stop()  # immediate: a second Ctrl-C, or SIGQUIT
         elif signum in (signal.SIGTERM, signal.SIGINT):
             self.begin_stop()
+        elif signum == signal.SIGUSR1:
+            if self.access is not None:
+                self.access.flush()
+            if self.reopen_logs is not None:
+                self.reopen_logs()
 
     def begin_stop(self) -> None:
         if self.stopping:
@@ -182,13 +311,22 @@ class Worker:
         self.ctx.draining = True
         self.stop_deadline = time.monotonic() + self.config.graceful_timeout
         for listener in self.listeners:
-            if listener.active:
-                listener.on_readable()  # take what the kernel already queued for us
+            listener.drain()  # take what the kernel already queued for us
             listener.close()
+        # An idle connection closed now could cross a request already on its way (a connection
+        # just taken from the queue has not sent its request yet; a keep-alive client may be
+        # sending its next one): give each a moment to arrive, to be answered with
+        # `Connection: close`, then close what is still idle. Replaced, not stopped, clients
+        # go on, so a retiring worker waits longer.
+        retiring = self.slot is not None and self.slot.retiring
+        grace = min(1.0, self.config.keepalive_timeout) if retiring else _STOP_GRACE
+        self.loop.call_later(grace, self._close_idle)
+        self._check_stopped()
+
+    def _close_idle(self) -> None:
         for connection in list(self.ctx.connections.values()):
             if connection.idle:
                 connection.close()
-        self._check_stopped()
 
     def _check_stopped(self) -> None:
         if not self.ctx.connections or time.monotonic() >= self.stop_deadline:
@@ -215,4 +353,6 @@ class Worker:
                 hook()
             except Exception:
                 error_log.exception("shutdown hook %r failed", hook)
+        if self.access is not None:
+            self.access.flush()
         self.loop.close()
