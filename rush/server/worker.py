@@ -268,6 +268,7 @@ class Worker:
             self.loop.call_every(ACCESS_FLUSH_INTERVAL, self.access.tick)
         if slot is None:
             return
+        self._watch_master(os.getppid())
         if config.worker_timeout:
             start_beat(self.loop, slot, config.worker_timeout)
         if config.max_requests:
@@ -280,6 +281,18 @@ class Worker:
                 config.max_requests_jitter,
             )
         slot.mark_ready()  # the master may now retire the worker this one replaces
+
+    def _watch_master(self, master: int) -> None:
+        """Stop gracefully once the master is gone (SIGKILLed, crashed): no orphan serves on."""
+
+        def check() -> None:
+            if os.getppid() != master and not self.stopping:
+                error_log.warning(
+                    "worker %d: the master (pid %d) is gone; stopping", os.getpid(), master
+                )
+                self.begin_stop()
+
+        self.loop.call_every(1.0, check)
 
     def _tick_date(self) -> None:
         """Refresh the Date line just after each wall-clock second turns."""

@@ -137,3 +137,23 @@ def test_an_object_that_is_not_an_app_fails_the_boot_once():
     assert result.returncode not in (0, 2), result.stderr
     assert len(re.findall(r"started worker \d", result.stderr)) == 2, result.stderr
     assert "restarting" not in result.stderr
+
+
+@pytest.mark.slow
+def test_workers_stop_when_the_master_is_killed(rush_server):
+    """A SIGKILLed master leaves no orphan workers serving on the port."""
+    server = rush_server(workers=2)
+    workers = wait_until(lambda: len(server.workers()) == 2 and server.workers(), 5)
+    assert workers, server.log
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(5)
+
+    def gone(pid: int) -> bool:
+        try:
+            with open(f"/proc/{pid}/status") as status:
+                return any(line.split()[1] == "Z" for line in status if line.startswith("State:"))
+        except FileNotFoundError:
+            return True
+
+    assert wait_until(lambda: all(gone(pid) for pid in workers), 5), server.log
+    assert "the master (pid" in server.log
