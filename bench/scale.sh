@@ -18,10 +18,14 @@ wait_port() {  # wait until something answers on 127.0.0.1:$1 (at most 20 s)
     return 1
 }
 
+SERVER_PID=""
+trap '[ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null' EXIT  # never leave one behind
+
 run_server() {  # name port command...
     local name=$1 port=$2; shift 2
     "$@" >"/tmp/scale-$name.log" 2>&1 &
     local pid=$!
+    SERVER_PID=$pid
     if ! wait_port "$port"; then
         echo "$name: did not start"; tail -5 "/tmp/scale-$name.log"; kill "$pid" 2>/dev/null; return
     fi
@@ -34,6 +38,7 @@ run_server() {  # name port command...
         printf '%-9s %-9s %12s req/s\n' "$name" "$workload" "$rps"
     done
     kill -TERM "$pid"; wait "$pid" 2>/dev/null
+    SERVER_PID=""
 }
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
