@@ -244,6 +244,9 @@ class RequestParser:
         headers = message.headers
         if len(headers) >= self._limits.max_header_count:
             self._fail(431, "too many request header fields")
+        if value.endswith((b" ", b"\t")):
+            # RFC 9110 §5.5: trailing OWS is not part of the value; llhttp strips only leading.
+            value = value.rstrip(b" \t")
         headers.append((name, value))
 
     def on_headers_complete(self) -> None:

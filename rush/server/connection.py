@@ -177,6 +177,8 @@ class Connection:
             return
         parser = self.parser
         was_idle = parser.idle
+        open_body = self.current
+        body_before = open_body.body_size if open_body is not None else 0
         try:
             messages = parser.feed(ctx.recv_view[:size])
         except ProtocolError as error:
@@ -207,7 +209,10 @@ class Connection:
             if was_idle or messages:
                 self.deadline = now + ctx.header_timeout  # a new head started: its clock starts
         elif self.current is not None:
-            self.deadline = now + ctx.body_timeout  # body progress extends the deadline
+            # Only body bytes are progress: chunk extensions and size lines are parsed and
+            # dropped, so a client streaming an endless one (CVE-2024-22019) meets the timeout.
+            if self.current is not open_body or self.current.body_size != body_before:
+                self.deadline = now + ctx.body_timeout
         elif messages and not self.out:
             # Only a request restarts the keep-alive clock: blank lines before one (RFC 9112
             # §2.2) are skipped by the parser and must not hold the connection open forever.

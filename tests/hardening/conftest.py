@@ -1,0 +1,157 @@
+"""Real Rush servers for the hardening tests, and what the tests measure about them.
+
+`HardServer` is tests.server's RushServer with two extras: environment variables for the app
+(the file folder) and an optional RLIMIT_NOFILE set before rush starts (tests.hardening.launch).
+Every server is stopped by its PID at teardown; every wait polls with a deadline.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.server.conftest import ROOT, RushServer, rush_command, rush_env
+
+APP = "tests.hardening.app:app"
+
+# As in tests/protocol/conftest.py: Hypothesis imports libcst to explain a failure, which warns
+# under `filterwarnings = error` and would hide the failure behind an INTERNALERROR.
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+    with contextlib.suppress(ImportError):
+        import libcst.metadata  # noqa: F401
+
+
+class HardServer(RushServer):
+    def __init__(
+        self,
+        app: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        nofile: tuple[int, int] | None = None,
+    ) -> None:
+        if nofile is None:
+            self.command = rush_command(app, *args)
+        else:
+            launch = [sys.executable, "-m", "tests.hardening.launch", *map(str, nofile)]
+            self.command = [*launch, app, *args]
+        self.proc = subprocess.Popen(
+            self.command,
+            cwd=ROOT,
+            env={**rush_env(), **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        self.pid = self.proc.pid
+        self.port = 0
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._known_workers: set[int] = set()
+        self._eof = False
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+
+    def worker_pids(self) -> set[int]:
+        """The processes that serve: the workers, or rush itself when it runs without a master."""
+        return self.workers() or {self.pid}
+
+    def errors_logged(self) -> list[str]:
+        """Log lines that report a bug (tracebacks, 500s, worker deaths)."""
+        markers = ("Traceback", "ERROR", "error", "exited", "killed")
+        return [line for line in self.lines if any(m in line for m in markers)]
+
+
+def start(app: str = APP, *args: str, workers: int = 1, **kwargs) -> HardServer:
+    server = HardServer(app, "--bind", "127.0.0.1:0", "--workers", str(workers), *args, **kwargs)
+    try:
+        return server.wait_ready(workers)  # type: ignore[return-value]
+    except BaseException:
+        server.stop()
+        raise
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[..., HardServer]]:
+    """Factory: `serve("--header-timeout", "1", workers=2, env={...})`; stopped at teardown."""
+    started: list[HardServer] = []
+
+    def factory(*args: str, app: str = APP, workers: int = 1, **kwargs) -> HardServer:
+        server = start(app, *args, workers=workers, **kwargs)
+        started.append(server)
+        return server
+
+    yield factory
+    for server in started:
+        server.stop()
+
+
+# -- measuring processes -------------------------------------------------------------------
+
+
+def rss_kb(pid: int) -> int:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no VmRSS for {pid}")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def nofile_limit(pid: int) -> tuple[int, int]:
+    """(soft, hard) RLIMIT_NOFILE of another process, from /proc/PID/limits."""
+    with open(f"/proc/{pid}/limits") as f:
+        for line in f:
+            if line.startswith("Max open files"):
+                soft, hard = line.split()[3:5]
+                return int(soft), int(hard)
+    raise AssertionError(f"no open-files limit for {pid}")
+
+
+def raise_own_nofile(wanted: int) -> int:
+    """Raise this (client) process's soft descriptor limit toward `wanted`; returns the new soft."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    return soft
+
+
+class Probe:
+    """tests.hardening.probe running in its own process while a test does something nasty."""
+
+    def __init__(self, port: int, seconds: float, interval: float = 0.01, fresh: bool = False):
+        command = [sys.executable, "-m", "tests.hardening.probe", str(port), str(seconds)]
+        command += ["--interval", str(interval)] + (["--fresh"] if fresh else [])
+        self.seconds = seconds
+        self.proc = subprocess.Popen(
+            command, cwd=ROOT, env=rush_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+
+    def result(self) -> dict:
+        try:
+            out, err = self.proc.communicate(timeout=self.seconds + 30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.communicate()
+            raise AssertionError("the probe did not finish") from None
+        assert self.proc.returncode == 0, err.decode(errors="replace")
+        return json.loads(out)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
