@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.server.conftest import child_pids, wait_until
+
 ROOT = Path(__file__).resolve().parents[2]
 OPS_APP = "tests.ops.apps.opsapp:app"
 APP_SOURCE = Path(__file__).resolve().parent / "apps" / "opsapp.py"
@@ -28,30 +30,8 @@ _LISTENING = re.compile(r"listening on (\S+)")
 _STARTED = re.compile(r"started worker (\d+) \(pid (\d+)\)")
 
 
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.02) -> object:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
-
-
-def children(pid: int) -> set[int]:
-    """Live (not zombie) children of `pid`."""
-    found = set()
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] != "Z":
-            found.add(int(entry))
-    return found
+# One implementation of the polling and /proc helpers for every real-process suite.
+children = child_pids
 
 
 def free_port() -> int:
