@@ -13,13 +13,12 @@ import os
 import resource
 import subprocess
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.server.conftest import ROOT, RushServer, rush_command, rush_env
+from tests.server.conftest import ROOT, RushServer, rush_env
 
 APP = "tests.hardening.app:app"
 
@@ -39,27 +38,11 @@ class HardServer(RushServer):
         env: dict[str, str] | None = None,
         nofile: tuple[int, int] | None = None,
     ) -> None:
-        if nofile is None:
-            self.command = rush_command(app, *args)
-        else:
+        command = None
+        if nofile is not None:
             launch = [sys.executable, "-m", "tests.hardening.launch", *map(str, nofile)]
-            self.command = [*launch, app, *args]
-        self.proc = subprocess.Popen(
-            self.command,
-            cwd=ROOT,
-            env={**rush_env(), **(env or {})},
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-        )
-        self.pid = self.proc.pid
-        self.port = 0
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
-        self._known_workers: set[int] = set()
-        self._eof = False
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
+            command = [*launch, app, *args]
+        super().__init__(app, *args, env=env, command=command)
 
     def worker_pids(self) -> set[int]:
         """The processes that serve: the workers, or rush itself when it runs without a master."""

@@ -92,12 +92,19 @@ def rss_kb(pid: int) -> int:
 class RushServer:
     """One `python -m rush` subprocess and its captured stderr."""
 
-    def __init__(self, app: str, *args: str) -> None:
-        self.command = rush_command(app, *args)
+    def __init__(
+        self,
+        app: str,
+        *args: str,
+        env: dict[str, str] | None = None,
+        command: list[str] | None = None,
+    ) -> None:
+        """`env` adds variables for the app; `command` replaces `python -m rush app args`."""
+        self.command = command or rush_command(app, *args)
         self.proc = subprocess.Popen(
             self.command,
             cwd=ROOT,
-            env=rush_env(),
+            env={**rush_env(), **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
