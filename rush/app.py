@@ -100,9 +100,7 @@ class Rush:
         # rendered at startup, which the connection sends without building a Request.
         self._prerendered: dict[bytes, tuple[bytes, bytes]] = {}
         #: Files: static folders, send_file, and this process's cache of small files.
-        self.static_files = StaticFiles.for_app(
-            import_name, file_cache_threshold, file_cache_bytes
-        )
+        self.static_files = StaticFiles.for_app(import_name, file_cache_threshold, file_cache_bytes)
         if static_folder is not None:
             self.static(static_url, static_folder)
 
@@ -323,6 +321,28 @@ class Rush:
                 )
             if kind is FileResponse:
                 return rv.answer(request, head_only)  # type: ignore[no-any-return]
+            if kind is tuple and len(rv) == 2 and type(rv[1]) is int:
+                # PERF: `return "not here", 404` and the like, without a Response object.
+                body, code = rv
+                kind = type(body)
+                if kind is str or kind is bytes:
+                    return render(
+                        code,
+                        body.encode() if kind is str else body,
+                        CONTENT_HTML,
+                        b"",
+                        connection_line(request.keep_alive, request.http_version),
+                        head_only,
+                    )
+                if kind is dict or kind is list:
+                    return render(
+                        code,
+                        dump_json(body),
+                        CONTENT_JSON,
+                        b"",
+                        connection_line(request.keep_alive, request.http_version),
+                        head_only,
+                    )
         response = self.make_response(rv, status)
         for hook in self.after_request_funcs:
             response = hook(request, response) or response

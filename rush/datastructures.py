@@ -11,14 +11,15 @@ class MultiDict(dict):  # type: ignore[type-arg]
     """Maps each key to its first value; `getlist` gives all of them.
 
     PERF: subclassing dict keeps `get` and `[]` at C speed, and filling it from the pairs is
-    one C call (a second pass only when a key repeats): together half the cost of a Python loop for the `params` benchmark's one `args.get` per request.
+    one C call (a second pass only when a key repeats): together half the cost of a Python
+    loop for the `params` benchmark's one `args.get` per request.
     """
 
     __slots__ = ("_pairs",)
 
     def __init__(self, pairs: Iterable[tuple[str, str]] = ()) -> None:
-        pairs = pairs if isinstance(pairs, list) else list(pairs)
-        super().__init__(pairs)
+        pairs = pairs if type(pairs) is list else list(pairs)
+        dict.__init__(self, pairs)  # PERF: no super() lookup
         if len(self) != len(pairs):  # a repeated key: its first value is the one to keep
             for key, value in reversed(pairs):
                 dict.__setitem__(self, key, value)

@@ -36,7 +36,8 @@ CONTENT_JSON = b"application/json"
 
 _status_prefixes: dict[int, bytes] = {}
 _content_type_lines = {
-    value: b"Content-Type: " + value + b"\r\n" for value in (CONTENT_HTML, CONTENT_TEXT, CONTENT_JSON)
+    value: b"Content-Type: " + value + b"\r\n"
+    for value in (CONTENT_HTML, CONTENT_TEXT, CONTENT_JSON)
 }
 
 
@@ -97,7 +98,7 @@ def render(
     head_only: bool = False,
 ) -> bytes:
     """Wire bytes of a complete response; `extra` holds pre-rendered header lines."""
-    if has_no_body(status):
+    if status < 200 or status == 204 or status == 304:  # has_no_body(), inlined (hot path)
         # RFC 9110 §8.6: no Content-Length in 1xx and 204; a 304 gets none either, since we
         # do not know the length of the representation it stands for.
         return b"".join((status_prefix(status), date_line.value, connection, extra, b"\r\n"))

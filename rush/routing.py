@@ -180,15 +180,17 @@ class Router:
         outer = match.lastindex
         assert outer is not None
         route = index_to_route[outer]
-        groups = match.groups()
+        params = route.params
         try:
-            args = {
-                name: convert(groups[outer + i])
-                for i, (name, convert) in enumerate(route.params)  # groups()[k] is group k+1
-            }
+            if len(params) == 1:
+                # PERF: one parameter is the usual case: no groups() tuple, no comprehension.
+                name, convert = params[0]
+                return route, {name: convert(match.group(outer + 1))}
+            values = match.groups()[outer : outer + len(params)]  # groups()[k] is group k+1
+            pairs = zip(params, values, strict=True)
+            return route, {name: convert(value) for (name, convert), value in pairs}
         except ValueError:
             return None  # e.g. a float too odd for float(); treat as no match
-        return route, args
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, Any]] | None:
         methods = self.static.get(path)

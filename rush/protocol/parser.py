@@ -39,11 +39,17 @@ class BodySink(Protocol):
 
 
 _SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
+_OWS = (b" ", b"\t")
+
 # PERF: interned method names: a dict hit instead of a decode per request.
 _METHOD_NAMES = {
     name.encode(): name
     for name in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 }
+
+
+def _is_chunked(coding: bytes) -> bool:
+    return coding.strip().lower() == b"chunked"
 
 
 class RequestMessage:
@@ -65,12 +71,19 @@ class RequestMessage:
         "complete",
     )
 
-    def __init__(self) -> None:
-        self.method = ""
-        self.target = b""
-        self.version = "1.1"
-        self.headers: list[tuple[bytes, bytes]] = []
-        self.keep_alive = True
+    def __init__(
+        self,
+        method: str = "",
+        target: bytes = b"",
+        version: str = "1.1",
+        headers: list[tuple[bytes, bytes]] | None = None,
+        keep_alive: bool = True,
+    ) -> None:
+        self.method = method
+        self.target = target
+        self.version = version
+        self.headers: list[tuple[bytes, bytes]] = [] if headers is None else headers
+        self.keep_alive = keep_alive
         self.content_length: int | None = None
         self.chunked = False
         self.expect_continue = False
@@ -107,20 +120,31 @@ BodyLimitFor = Callable[[RequestMessage], int]
 
 
 class RequestParser:
-    """Feeds bytes to llhttp and yields RequestMessages; raises ProtocolError on bad input."""
+    """Feeds bytes to llhttp and yields RequestMessages; raises ProtocolError on bad input.
+
+    PERF: llhttp parses a typical head in well under a microsecond; the Python callbacks it
+    calls cost several times that. So they do the least they can: the head is collected in
+    plain attributes, and the message is built once, when the head is complete.
+    """
 
     __slots__ = (
         "_parser",
-        "_limits",
         "_body_limit_for",
+        "_max_target",
+        "_max_header_bytes",
+        "_max_header_count",
+        "_max_body",
+        "_head_guard",
         "_message",
+        "_target",
+        "_headers",
         "_started",
-        "_in_head",
+        "in_head",
         "_in_trailers",
-        "_begun",
+        "begun",
+        "with_body",
         "_head_bytes",
-        "_url_bytes",
-        "_header_bytes",
+        "_trailer_bytes",
         "_trailer_count",
         "_error",
         "_dead",
@@ -129,17 +153,26 @@ class RequestParser:
 
     def __init__(self, limits: Limits | None = None, body_limit_for: BodyLimitFor | None = None):
         self._parser = httptools.HttpRequestParser(self)
-        self._limits = limits or Limits()
+        limits = limits or Limits()
+        # PERF: the limits as plain ints on the parser: one attribute lookup each in callbacks.
+        self._max_target = limits.max_request_line
+        self._max_header_bytes = limits.max_header_bytes
+        self._max_header_count = limits.max_header_count
+        self._max_body = limits.max_body
+        self._head_guard = 3 * (limits.max_request_line + limits.max_header_bytes) // 2
         # Asked once per request that has a body, so routes can raise or lower the default.
         self._body_limit_for = body_limit_for
-        self._message: RequestMessage | None = None
+        self._message: RequestMessage | None = None  # the last message whose head completed
+        self._target = b""  # the head being received: target and fields so far
+        self._headers: list[tuple[bytes, bytes]] = []
         self._started: list[RequestMessage] = []
-        self._in_head = False
+        # PERF: plain attributes the server reads after each feed (no property calls).
+        self.in_head = False  # a request head is partly received
+        self.begun = 0  # messages begun so far: tells whether a read opened a new one
+        self.with_body: list[RequestMessage] = []  # those of the last feed with a body
         self._in_trailers = False  # after a chunk header, until its data or the message end
-        self._begun = 0  # messages begun so far: tells whether a read opened a new one
         self._head_bytes = 0
-        self._url_bytes = 0
-        self._header_bytes = 0
+        self._trailer_bytes = 0
         self._trailer_count = 0
         self._error: ProtocolError | None = None
         self._dead = False
@@ -149,28 +182,26 @@ class RequestParser:
     @property
     def idle(self) -> bool:
         """True between messages: no head or body is partly received."""
-        return not self._in_head and (self._message is None or self._message.complete)
-
-    @property
-    def in_head(self) -> bool:
-        return self._in_head
+        return not self.in_head and (self._message is None or self._message.complete)
 
     def feed(self, data: bytes | memoryview) -> list[RequestMessage]:
         if self._dead:
             return []
         started: list[RequestMessage] = []
         self._started = started
+        if self.with_body:
+            self.with_body = []
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
         open_message = self._message
-        if open_message is None or open_message.complete or self._in_head:
+        if open_message is not None and (open_message.complete or self.in_head):
             open_message = None  # none, or its head is not done: then `started` will hold it
-        section_open = self._in_head or self._in_trailers
-        begun = self._begun
+        section_open = self.in_head or self._in_trailers
+        begun = self.begun
         try:
             self._parser.feed_data(data)
-            if self._in_head or self._in_trailers:
-                self._guard_section(len(data) if section_open and begun == self._begun else 0)
+            if self.in_head or self._in_trailers:
+                self._guard_section(len(data) if section_open and begun == self.begun else 0)
         except httptools.HttpParserUpgrade:
             # The request before the upgrade is complete and will be answered; what follows is
             # another protocol, which Rush does not speak.
@@ -198,9 +229,8 @@ class RequestParser:
         another request, and the bytes of the new head in it are at most one read anyway.
         """
         self._head_bytes = self._head_bytes + read_size if read_size else 0
-        limits = self._limits
-        if self._head_bytes > 3 * (limits.max_request_line + limits.max_header_bytes) // 2:
-            if self._in_head and not self._url_bytes:
+        if self._head_bytes > self._head_guard:
+            if self.in_head and not self._target:
                 raise ProtocolError(414, "request line too long")
             raise ProtocolError(431, "request header section too large")
 
@@ -212,99 +242,118 @@ class RequestParser:
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
-        self._message = RequestMessage()
-        self._begun += 1
-        self._in_head = True
-        self._in_trailers = False
-        self._head_bytes = 0
-        self._url_bytes = 0
-        self._header_bytes = 0
+        self.begun += 1
+        self.in_head = True
+        self._target = b""
+        self._headers = []
 
     def on_url(self, url: bytes) -> None:
-        message = self._message
-        assert message is not None
-        self._url_bytes += len(url)
-        if self._url_bytes > self._limits.max_request_line:
+        # llhttp may hand the target over in pieces, one per read it spans.
+        target = self._target + url if self._target else url
+        if len(target) > self._max_target:
             self._fail(414, "request line too long")
-        message.target += url
+        self._target = target
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        message = self._message
-        assert message is not None
-        self._header_bytes += len(name) + len(value) + 4
-        if self._header_bytes > self._limits.max_header_bytes:
-            self._fail(431, "request header section too large")
-        if not self._in_head:
-            # A chunked trailer: bounded like the head (its own count), never merged into the
-            # headers, so nothing can sneak in after the head was checked.
-            self._trailer_count += 1
-            if self._trailer_count > self._limits.max_header_count:
-                self._fail(431, "too many trailer fields")
+        if not self.in_head:
+            self._on_trailer(name, value)
             return
-        headers = message.headers
-        if len(headers) >= self._limits.max_header_count:
+        headers = self._headers
+        if len(headers) >= self._max_header_count:
             self._fail(431, "too many request header fields")
-        if value.endswith((b" ", b"\t")):
+        if value[-1:] in _OWS:
             # RFC 9110 §5.5: trailing OWS is not part of the value; llhttp strips only leading.
             value = value.rstrip(b" \t")
         headers.append((name, value))
 
+    def _on_trailer(self, name: bytes, value: bytes) -> None:
+        """A chunked trailer: bounded like the head (its own count), never merged into the
+        headers, so nothing can sneak in after the head was checked; then dropped."""
+        self._trailer_bytes += len(name) + len(value) + 4
+        if self._trailer_bytes > self._max_header_bytes:
+            self._fail(431, "request header section too large")
+        self._trailer_count += 1
+        if self._trailer_count > self._max_header_count:
+            self._fail(431, "too many trailer fields")
+
     def on_headers_complete(self) -> None:
-        message = self._message
-        assert message is not None
         parser = self._parser
-        self._in_head = False
-        raw_method = parser.get_method()
-        message.method = _METHOD_NAMES.get(raw_method) or raw_method.decode("ascii")
-        message.version = version = parser.get_http_version()
+        self.in_head = False
+        headers = self._headers
+        keep_alive = parser.should_keep_alive()
+        hosts = 0
+        size = 0
+        content_length: int | None = None
+        transfer_encoding: bytes | None = None
+        expect: bytes | None = None
+        connection = False
+        for name, value in headers:
+            name_size = len(name)
+            size += name_size + len(value)
+            if name_size > 17 or name_size < 4:
+                continue  # PERF: none of the fields looked at here has such a length
+            lname = name.lower()
+            if lname == b"host":
+                hosts += 1
+            elif lname == b"content-length":
+                content_length = int(value)  # llhttp checked it: digits, one value
+            elif lname == b"transfer-encoding":
+                if transfer_encoding is None or _is_chunked(transfer_encoding):
+                    transfer_encoding = value  # the first coding that is not chunked, if any
+            elif lname == b"expect":
+                expect = value
+            elif lname == b"connection" or lname == b"proxy-connection":
+                connection = True
+        # PERF: get_http_version() formats a string (a tenth of this whole parse). Without a
+        # Connection field llhttp keeps alive by default only for HTTP/1.1 (RFC 9112 §9.3).
+        version = "1.1" if keep_alive and not connection else parser.get_http_version()
         if version not in _SUPPORTED_VERSIONS:
             # HTTP/0.9 has no headers to frame anything with; a newer major version is
             # well-formed but not ours to speak (RFC 9110 §15.6.6).
             if version == "0.9":
                 self._fail(400, "HTTP/0.9 is not supported")
             self._fail(505, "HTTP version not supported")
-        message.keep_alive = parser.should_keep_alive()
-        self._check_fields(message)
+        raw_method = parser.get_method()
+        message = self._message = RequestMessage(
+            _METHOD_NAMES.get(raw_method) or raw_method.decode("ascii"),
+            self._target,
+            version,
+            headers,
+            keep_alive,
+        )
+        if transfer_encoding is not None:
+            # RFC 9112 §6.1: chunked must be final; Rush decodes no other coding, so any
+            # other coding is a body length it cannot determine.
+            if not _is_chunked(transfer_encoding):
+                self._fail(400, "unsupported transfer coding")
+            if version == "1.0":
+                self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
+            message.chunked = True
+        if expect is not None:
+            if expect.strip().lower() != b"100-continue":
+                self._fail(417, "unsupported expectation")
+            # RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
+            message.expect_continue = version == "1.1"
+        # Each field line also costs its colon, a space and its CRLF: 4 bytes.
+        if size + 4 * len(headers) > self._max_header_bytes:
+            self._fail(431, "request header section too large")
+        # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
+        if hosts > 1 or (hosts == 0 and version == "1.1"):
+            self._fail(400, "missing or duplicate Host header")
         if message.target[:1] != b"/" or message.method == "CONNECT":
             self._check_target(message)
-        if message.has_body and parser.should_upgrade():
-            # llhttp skips the body of an upgrade request; answering it without its body
-            # would turn those bytes into the next "request".
-            self._fail(400, "an upgrade request cannot carry a body")
-        if message.chunked or message.content_length:
-            limit = self._body_limit_for(message) if self._body_limit_for else self._limits.max_body
+        message.content_length = content_length
+        if message.chunked or content_length:
+            if parser.should_upgrade():
+                # llhttp skips the body of an upgrade request; answering it without its body
+                # would turn those bytes into the next "request".
+                self._fail(400, "an upgrade request cannot carry a body")
+            limit = self._body_limit_for(message) if self._body_limit_for else self._max_body
             message.body_limit = limit
-            if message.content_length is not None and message.content_length > limit:
+            if content_length is not None and content_length > limit:
                 self._fail(413, "request body too large")
+            self.with_body.append(message)
         self._started.append(message)
-
-    def _check_fields(self, message: RequestMessage) -> None:
-        """Apply the header rules llhttp leaves to the server."""
-        hosts = 0
-        for name, value in message.headers:
-            if len(name) > 17 or len(name) < 4:
-                continue  # PERF: none of the fields checked here has such a length
-            lname = name.lower()
-            if lname == b"host":
-                hosts += 1
-            elif lname == b"content-length":
-                message.content_length = int(value)
-            elif lname == b"transfer-encoding":
-                # RFC 9112 §6.1: chunked must be final; Rush decodes no other coding, so any
-                # other coding is a body length it cannot determine.
-                if value.strip().lower() != b"chunked":
-                    self._fail(400, "unsupported transfer coding")
-                if message.version == "1.0":
-                    self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
-                message.chunked = True
-            elif lname == b"expect":
-                if value.strip().lower() != b"100-continue":
-                    self._fail(417, "unsupported expectation")
-                # RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
-                message.expect_continue = message.version == "1.1"
-        # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
-        if hosts > 1 or (hosts == 0 and message.version == "1.1"):
-            self._fail(400, "missing or duplicate Host header")
 
     def _check_target(self, message: RequestMessage) -> None:
         """RFC 9112 §3.2: origin-form, absolute-form, or `*` for OPTIONS only."""
@@ -333,7 +382,7 @@ class RequestParser:
     def on_chunk_header(self) -> None:
         # Until data for this chunk arrives it may be the last one, followed by trailers.
         self._in_trailers = True
-        self._header_bytes = 0
+        self._trailer_bytes = 0
         self._trailer_count = 0
 
     def on_body(self, body: bytes) -> None:

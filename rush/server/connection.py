@@ -162,61 +162,66 @@ class Connection:
         except OSError:
             self.close()
             return
-        if self.lingering:
-            if not size:
-                self.close()
-            return
-        if not size:
-            # The client finished sending (maybe a half-close): answers already queued still go.
-            if self.out:
-                self.close_after_write = True
-                self.reading = False
-                self._update_events()
-            else:
-                self.close()
+        if not size or self.lingering:
+            self._on_end_of_input(size)
             return
         parser = self.parser
-        was_idle = parser.idle
+        begun = parser.begun
         open_body = self.current
         body_before = open_body.body_size if open_body is not None else 0
         try:
             messages = parser.feed(ctx.recv_view[:size])
         except ProtocolError as error:
-            # Requests completed before the bad bytes still get their answers, in order.
-            if error.completed:
-                self.current = None
-                self.answer(error.completed)
-            if self.pending:
-                self.pending.append(error)  # its turn comes after the held-back answers
-            elif not (self.closed or self.close_after_write):
-                self.fail(error)  # (nothing goes out after an answer with Connection: close)
+            self._on_protocol_error(error)
             return
-        if messages:
-            self.open_bodies(messages)
-        current = self.current
-        if current is not None:
-            messages.insert(0, current)
+        if parser.with_body:
+            self.open_bodies(parser.with_body)
+        if open_body is not None:
+            messages.insert(0, open_body)
             self.current = None
-        if self.pending and messages:
-            self.pending += messages  # behind requests held back by backpressure
-            messages = []
         if messages:
-            self.answer(messages)
-        if self.closed or self.close_after_write:
-            return
-        now = ctx.loop.now
+            if self.pending:
+                self.pending += messages  # behind requests held back by backpressure
+            else:
+                self.answer(messages)
+            if self.closed or self.close_after_write:
+                return
         if parser.in_head:
-            if was_idle or messages:
-                self.deadline = now + ctx.header_timeout  # a new head started: its clock starts
+            if parser.begun != begun:
+                self.deadline = ctx.loop.now + ctx.header_timeout  # a new head: its clock starts
         elif self.current is not None:
             # Only body bytes are progress: chunk extensions and size lines are parsed and
             # dropped, so a client streaming an endless one (CVE-2024-22019) meets the timeout.
             if self.current is not open_body or self.current.body_size != body_before:
-                self.deadline = now + ctx.body_timeout
+                self.deadline = ctx.loop.now + ctx.body_timeout
         elif messages and not self.out:
             # Only a request restarts the keep-alive clock: blank lines before one (RFC 9112
             # §2.2) are skipped by the parser and must not hold the connection open forever.
-            self.deadline = now + ctx.keepalive_timeout
+            self.deadline = ctx.loop.now + ctx.keepalive_timeout
+
+    def _on_end_of_input(self, size: int) -> None:
+        """A read returned EOF, or something arrived while lingering."""
+        if self.lingering:
+            if not size:
+                self.close()
+            return
+        # The client finished sending (maybe a half-close): answers already queued still go.
+        if self.out:
+            self.close_after_write = True
+            self.reading = False
+            self._update_events()
+        else:
+            self.close()
+
+    def _on_protocol_error(self, error: ProtocolError) -> None:
+        # Requests completed before the bad bytes still get their answers, in order.
+        if error.completed:
+            self.current = None
+            self.answer(error.completed)
+        if self.pending:
+            self.pending.append(error)  # its turn comes after the held-back answers
+        elif not (self.closed or self.close_after_write):
+            self.fail(error)  # (nothing goes out after an answer with Connection: close)
 
     def answer(self, messages: list[RequestMessage]) -> None:
         """Answer every complete message in order; park an incomplete last one.
@@ -226,6 +231,7 @@ class Connection:
         """
         ctx = self.ctx
         prerendered = ctx.prerendered
+        access_log = ctx.access_log
         answers: list[bytes | FileBody] = []
         has_file = False
         last = messages[-1]
@@ -245,37 +251,18 @@ class Connection:
             keep_alive = message.keep_alive and not (
                 ctx.draining or message is last and self.parser.upgraded
             )
-            started = time.perf_counter() if ctx.access_log else 0.0
+            started = time.perf_counter() if access_log else 0.0
             hit = prerendered.get(message.target) if message.method == "GET" else None
             if hit is not None:
                 # PERF: pre-rendered answers skip the Request object and the app entirely.
                 prefix, rest = hit
-                conn = connection_line(keep_alive, message.version)
-                answer: bytes | FileBody = (
-                    prefix + date_line.value + conn + rest
-                    if conn
-                    else prefix + date_line.value + rest
-                )
-            else:
-                request = Request(
-                    message.method,
-                    message.target,
-                    message.headers,
-                    message.take_body(),
-                    message.version,
-                    keep_alive,
-                    self.remote_addr,
-                )
-                store = message.body_sink
-                if store is not None:
-                    request.body_store = store
-                    try:
-                        answer = ctx.handle(request)
-                    finally:
-                        message.body_sink = None
-                        store.close()
+                if keep_alive and message.version == "1.1":
+                    answer: bytes | FileBody = prefix + date_line.value + rest
                 else:
-                    answer = ctx.handle(request)
+                    conn = connection_line(keep_alive, message.version)
+                    answer = prefix + date_line.value + conn + rest
+            else:
+                answer = self._call_app(message, keep_alive)
             answers.append(answer)
             if type(answer) is bytes:
                 budget -= len(answer)
@@ -283,8 +270,8 @@ class Connection:
                 has_file = True
                 budget -= answer.remaining  # type: ignore[union-attr]
             ctx.requests_served += 1
-            if ctx.access_log:
-                ctx.access_log(self.remote_addr, message, answer, started)
+            if access_log:
+                access_log(self.remote_addr, message, answer, started)
             if not keep_alive:
                 self.close_after_write = True
                 break
@@ -294,6 +281,26 @@ class Connection:
             self.write(answers[0] if len(answers) == 1 else b"".join(answers))
         if self.pending and not self.closed:
             self._update_events()  # EPOLLOUT: on_writable answers the rest once the client reads
+
+    def _call_app(self, message: RequestMessage, keep_alive: bool) -> bytes | FileBody:
+        request = Request(
+            message.method,
+            message.target,
+            message.headers,
+            message.take_body(),
+            message.version,
+            keep_alive,
+            self.remote_addr,
+        )
+        store = message.body_sink
+        if store is None:
+            return self.ctx.handle(request)
+        request.body_store = store
+        try:
+            return self.ctx.handle(request)
+        finally:
+            message.body_sink = None
+            store.close()
 
     def _answer_pending(self) -> None:
         """The client has read what was queued: answer the requests held back for it."""
@@ -324,10 +331,9 @@ class Connection:
         """Let the app take each new body as it arrives (spool, stream) instead of RAM."""
         open_body = self.ctx.handler.open_body
         for message in messages:
-            if message.has_body:
-                sink = open_body(message)
-                if sink is not None:
-                    message.set_body_sink(sink)
+            sink = open_body(message)
+            if sink is not None:
+                message.set_body_sink(sink)
 
     def fail(self, error: ProtocolError) -> None:
         """Answer a framing error or limit, then close: nothing after it can be trusted."""

@@ -21,7 +21,9 @@ def test_return_types():
     app.get("/tuple3")(lambda request: ("teapot", 418, {"X-Tea": "earl grey"}))
     app.get("/headers")(lambda request: ("ok", {"X-Only": "headers"}))
     app.get("/response")(
-        lambda request: Response("<b>x</b>", status=202, headers={"X-A": "1"}, content_type="text/x")
+        lambda request: Response(
+            "<b>x</b>", status=202, headers={"X-A": "1"}, content_type="text/x"
+        )
     )
     client = app.test_client()
 
@@ -50,6 +52,34 @@ def test_return_types():
         "text/x",
         "<b>x</b>",
     )
+
+
+@pytest.mark.parametrize(
+    "rv",
+    [
+        "héllo",
+        b"\x00raw",
+        {"a": [1, 2]},
+        [1, "two"],
+        ("gone", 404),
+        (b"bytes", 201),
+        ({"error": "nope"}, 400),
+        (["x"], 202),
+        ("", 204),
+        ("not modified", 304),
+    ],
+    ids=repr,
+)
+@pytest.mark.parametrize("keep_alive, version", [(True, "1.1"), (False, "1.1"), (True, "1.0")])
+@pytest.mark.parametrize("head_only", [False, True])
+def test_fast_return_paths_render_as_a_response_would(rv, keep_alive, version, head_only):
+    """The shortcuts in Rush._finish give the very bytes make_response().render() gives."""
+    from rush.request import Request
+
+    app = Rush()
+    request = Request("HEAD" if head_only else "GET", b"/", [], b"", version, keep_alive)
+    fast = app._finish(request, rv, head_only, 200)
+    assert fast == app.make_response(rv).render(keep_alive, version, head_only)
 
 
 def test_every_response_has_server_date_and_exact_length():

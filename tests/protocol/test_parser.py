@@ -323,6 +323,47 @@ def test_framing_fields(
     assert message.has_body is has_body
 
 
+@pytest.mark.parametrize(
+    "version, fields, want_version, want_keep_alive",
+    [
+        (b"1.1", HOST, "1.1", True),
+        (b"1.1", HOST + b"Connection: close\r\n", "1.1", False),
+        (b"1.1", HOST + b"Connection: keep-alive\r\n", "1.1", True),
+        (b"1.1", HOST + b"connection: Keep-Alive\r\n", "1.1", True),
+        (b"1.0", b"", "1.0", False),
+        (b"1.0", b"Connection: keep-alive\r\n", "1.0", True),
+        (b"1.0", b"CONNECTION: keep-alive\r\n", "1.0", True),
+        (b"1.0", b"Proxy-Connection: keep-alive\r\n", "1.0", True),
+        (b"1.0", b"Connection: close\r\n", "1.0", False),
+    ],
+)
+def test_version_and_keep_alive(
+    version: bytes, fields: bytes, want_version: str, want_keep_alive: bool
+) -> None:
+    """The version is inferred from llhttp's keep-alive verdict when no Connection field
+    could have changed it (a fast path): every way a field can change it is covered here."""
+    for split in SPLITS.values():
+        outcome = feed_pieces(split(request(fields=fields, version=version)))
+        (message,) = outcome.answered
+        assert (message.version, message.keep_alive) == (want_version, want_keep_alive)
+
+
+@pytest.mark.parametrize(
+    "version, fields, status",
+    [
+        (b"2.0", HOST, 505),
+        (b"2.0", HOST + b"Connection: keep-alive\r\n", 505),
+        (b"2.0", HOST + b"Proxy-Connection: keep-alive\r\n", 505),
+    ],
+)
+def test_other_versions_are_refused_whatever_the_connection_field(
+    version: bytes, fields: bytes, status: int
+) -> None:
+    with pytest.raises(ProtocolError) as caught:
+        RequestParser().feed(request(fields=fields, version=version))
+    assert caught.value.status == status
+
+
 # -- partial messages ----------------------------------------------------------------------
 
 
