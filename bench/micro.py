@@ -2,13 +2,26 @@
 
 No network and no kernel in the measured path (the socket is a fake that hands out the same
 request bytes and swallows the answers), so it is far less noisy than wrk and catches
-regressions in Rush's own Python code. Usage: python bench/micro.py [--seconds S] [--profile]
+regressions in Rush's own Python code.
+
+    python bench/micro.py [--seconds S] [WORKLOAD...]   requests/s
+    python bench/micro.py --profile                     cProfile of the params workload
+    python bench/micro.py --instructions [WORKLOAD...]  CPU instructions per request
+
+`--instructions` runs each workload under valgrind (Debian package `valgrind`) twice, with
+and without N requests, and divides the difference: the same count on every run of the same
+code and Python, whatever else the machine does. Compare two versions of Rush with it, not
+two machines.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
+import shutil
 import socket
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -55,18 +68,20 @@ class FakeSocket:
         pass
 
 
-def run(name: str, seconds: float) -> float:
+def connect(name: str) -> Connection:
+    """A Connection of a worker serving the demo app whose socket always reads `name`."""
     app.prepare()
     loop = EventLoop()
     for watcher in app.start_watchers():  # as a worker does: inotify keeps the file cache fresh
         loop.register(watcher.fileno(), watcher)
     ctx = ServerContext(loop, app, Limits(), 10.0, 5.0, 30.0, 1 << 20)
-    left, right = socket.socketpair()
-    payload = WORKLOADS[name]
+    left, _ = socket.socketpair()  # a real descriptor for epoll; never read or written
+    return Connection(FakeSocket(WORKLOADS[name], left), "127.0.0.1", ctx)  # type: ignore[arg-type]
+
+
+def run(name: str, seconds: float) -> float:
     per_read = 16 if name == "pipelined" else 1
-    fake = FakeSocket(payload, left)
-    connection = Connection(fake, "127.0.0.1", ctx)  # type: ignore[arg-type]
-    on_readable = connection.on_readable
+    on_readable = connect(name).on_readable
     for _ in range(1000):
         on_readable()
     count = 0
@@ -77,18 +92,65 @@ def run(name: str, seconds: float) -> float:
             on_readable()
         count += 1000
     elapsed = time.perf_counter() - started
-    left.close()
-    right.close()
-    loop.close()
     return count * per_read / elapsed
+
+
+INSTRUCTION_REQUESTS = 3000
+
+
+def serve_reads(name: str, reads: int) -> None:
+    """What runs under valgrind: warm up, then `reads` reads of the workload."""
+    on_readable = connect(name).on_readable
+    for _ in range(200):
+        on_readable()
+    for _ in range(reads):
+        on_readable()
+
+
+def instructions(name: str) -> float:
+    """CPU instructions per request of `name` (valgrind; difference of two runs)."""
+    counts = []
+    for reads in (0, INSTRUCTION_REQUESTS):
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--serve-reads",
+            str(reads),
+            name,
+        ]
+        run_ = subprocess.run(command, capture_output=True, text=True, check=False)
+        found = re.search(r"Collected : (\d+)", run_.stderr)
+        if run_.returncode != 0 or found is None:
+            raise SystemExit(f"valgrind failed on {name}:\n{run_.stderr[-2000:]}")
+        counts.append(int(found.group(1)))
+    per_read = 16 if name == "pipelined" else 1
+    return (counts[1] - counts[0]) / INSTRUCTION_REQUESTS / per_read
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=1.0)
     parser.add_argument("--profile", action="store_true", help="cProfile the params workload")
+    parser.add_argument(
+        "--instructions", action="store_true", help="instructions per request (valgrind)"
+    )
+    parser.add_argument("--serve-reads", type=int, help=argparse.SUPPRESS)
     parser.add_argument("workloads", nargs="*", default=list(WORKLOADS))
     args = parser.parse_args()
+    if args.serve_reads is not None:
+        serve_reads(args.workloads[0], args.serve_reads)
+        return
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
+        os.environ.setdefault("PYTHONHASHSEED", "0")  # the same dict layouts in both runs
+        print(f"{'workload':<12}{'instructions/request':>22}")
+        for name in args.workloads:
+            print(f"{name:<12}{instructions(name):>22,.0f}")
+        return
     if args.profile:
         import cProfile
         import pstats

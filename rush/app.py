@@ -91,6 +91,7 @@ class Rush:
         # A body with a known length up to this stays in memory without asking the router:
         # the smallest spool_threshold of any route, or -1 once a route has stream=True.
         self._body_in_memory = spool_threshold
+        self._route_body_limits = False  # whether any route sets its own max_body
         self.error_handlers: dict[int | type[BaseException], Handler] = {}
         self.before_request_funcs: list[Callable[[Request], Any]] = []
         self.after_request_funcs: list[Callable[[Request, Response], Response | None]] = []
@@ -137,6 +138,8 @@ class Rush:
     ) -> Route:
         endpoint = prepare_route(self.body_options, endpoint, options)
         route = self.router.add(path, methods or ["GET"], endpoint, **options)
+        if options.get("max_body") is not None:
+            self._route_body_limits = True
         if options.get("stream"):
             self._body_in_memory = -1
         else:
@@ -223,6 +226,8 @@ class Rush:
     def body_limit_for(self, message: RequestMessage, default: int) -> int:
         """The body limit for a request: its route's `max_body`, else the app's, else default."""
         limit = self.max_body if self.max_body is not None else default
+        if not self._route_body_limits:
+            return limit  # PERF: no route has its own limit: no routing per request body
         path = _decode_path(message.target.partition(b"?")[0])
         found = self.router.match(message.method, path)
         if found is not None:
