@@ -185,12 +185,12 @@ class RequestParser:
         return not self.in_head and (self._message is None or self._message.complete)
 
     def feed(self, data: bytes | memoryview) -> list[RequestMessage]:
+        if self.with_body:
+            self.with_body = []
         if self._dead:
             return []
         started: list[RequestMessage] = []
         self._started = started
-        if self.with_body:
-            self.with_body = []
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
         open_message = self._message

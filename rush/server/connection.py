@@ -182,10 +182,11 @@ class Connection:
         if messages:
             if self.pending:
                 self.pending += messages  # behind requests held back by backpressure
+                messages = []  # (so not answered yet: the keep-alive clock does not restart)
             else:
                 self.answer(messages)
-            if self.closed or self.close_after_write:
-                return
+                if self.closed or self.close_after_write:
+                    return
         if parser.in_head:
             if parser.begun != begun:
                 self.deadline = ctx.loop.now + ctx.header_timeout  # a new head: its clock starts

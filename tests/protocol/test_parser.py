@@ -364,6 +364,17 @@ def test_other_versions_are_refused_whatever_the_connection_field(
     assert caught.value.status == status
 
 
+def test_with_body_lists_the_messages_of_the_last_feed_that_carry_a_body() -> None:
+    """The server opens a body sink for each of these: a stale entry would open another."""
+    parser = RequestParser()
+    first, second = parser.feed(post(b"abc") + request())
+    assert parser.with_body == [first] and not second.has_body
+    assert parser.feed(request()) and parser.with_body == []
+    with pytest.raises(ProtocolError):
+        parser.feed(post(b"xyz") + b"NOT HTTP\r\n\r\n")
+    assert parser.feed(post(b"more")) == [] and parser.with_body == []
+
+
 # -- partial messages ----------------------------------------------------------------------
 
 
