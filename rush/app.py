@@ -305,11 +305,16 @@ class Rush:
     def _finish(self, request: Request, rv: Any, head_only: bool, status: int) -> bytes:
         # PERF: the common return types render straight to bytes, no Response object.
         if not self.after_request_funcs:
-            kind = type(rv)
-            if kind is str:
+            body, code, kind = rv, status, type(rv)
+            if kind is tuple and len(rv) == 2 and type(rv[1]) is int:
+                body, code = rv  # `return "not here", 404` and the like
+                kind = type(body)
+            elif kind is FileResponse:
+                return rv.answer(request, head_only)  # type: ignore[no-any-return]
+            if kind is str or kind is bytes:
                 return render(
-                    status,
-                    rv.encode(),
+                    code,
+                    body.encode() if kind is str else body,
                     CONTENT_HTML,
                     b"",
                     connection_line(request.keep_alive, request.http_version),
@@ -317,37 +322,13 @@ class Rush:
                 )
             if kind is dict or kind is list:
                 return render(
-                    status,
-                    dump_json(rv),
+                    code,
+                    dump_json(body),
                     CONTENT_JSON,
                     b"",
                     connection_line(request.keep_alive, request.http_version),
                     head_only,
                 )
-            if kind is FileResponse:
-                return rv.answer(request, head_only)  # type: ignore[no-any-return]
-            if kind is tuple and len(rv) == 2 and type(rv[1]) is int:
-                # PERF: `return "not here", 404` and the like, without a Response object.
-                body, code = rv
-                kind = type(body)
-                if kind is str or kind is bytes:
-                    return render(
-                        code,
-                        body.encode() if kind is str else body,
-                        CONTENT_HTML,
-                        b"",
-                        connection_line(request.keep_alive, request.http_version),
-                        head_only,
-                    )
-                if kind is dict or kind is list:
-                    return render(
-                        code,
-                        dump_json(body),
-                        CONTENT_JSON,
-                        b"",
-                        connection_line(request.keep_alive, request.http_version),
-                        head_only,
-                    )
         response = self.make_response(rv, status)
         for hook in self.after_request_funcs:
             response = hook(request, response) or response
