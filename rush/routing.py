@@ -148,7 +148,7 @@ class Router:
         for route in self.dynamic:
             for method in route.methods:
                 by_method.setdefault(method, []).append(route)
-        matchers = {}
+        matchers: dict[str, tuple[Callable[[str], Any], list[Route]]] = {}
         for method, routes in by_method.items():
             # Each route is one outer group; inner groups are its parameters. Python's `re`
             # allows at most 100 groups per pattern in old versions; modern ones have no limit.

@@ -15,6 +15,11 @@ from rush.request import Request
 from rush.response import dump_json
 
 
+def _field(line: str) -> tuple[str, str]:
+    name, _, value = line.partition(": ")
+    return name, value
+
+
 class TestResponse:
     """What a test sees: `status`, `headers`, `body` (bytes), `text`, `json()`."""
 
@@ -26,7 +31,7 @@ class TestResponse:
         lines = head.decode("latin-1").split("\r\n")
         _, status, self.reason = (lines[0].split(" ", 2) + [""])[:3]
         self.status = int(status)
-        self.headers = Headers(tuple(line.split(": ", 1)) for line in lines[1:])
+        self.headers = Headers(_field(line) for line in lines[1:])
 
     @property
     def text(self) -> str:

@@ -278,8 +278,8 @@ class Connection:
                 break
         if has_file:
             self.write_all(answers)
-        elif answers:
-            self.write(answers[0] if len(answers) == 1 else b"".join(answers))
+        elif answers:  # all bytes: no file among them
+            self.write(answers[0] if len(answers) == 1 else b"".join(answers))  # type: ignore[arg-type]
         if self.pending and not self.closed:
             self._update_events()  # EPOLLOUT: on_writable answers the rest once the client reads
 
@@ -398,7 +398,7 @@ class Connection:
             try:
                 if type(item) is bytes:
                     if len(out) > 1 and type(out[1]) is bytes:
-                        item = out[0] = item + out.pop(1)
+                        item = out[0] = item + out.pop(1)  # type: ignore[operator]
                         continue
                     sent = self.sock.send(item)
                     self.out_size -= sent
