@@ -263,7 +263,7 @@ class Connection:
                     conn = connection_line(keep_alive, message.version)
                     answer = prefix + date_line.value + conn + rest
             else:
-                answer = self._call_app(message, keep_alive)
+                answer = call_app(ctx.handle, message, keep_alive, self.remote_addr)
             answers.append(answer)
             if type(answer) is bytes:
                 budget -= len(answer)
@@ -282,26 +282,6 @@ class Connection:
             self.write(answers[0] if len(answers) == 1 else b"".join(answers))  # type: ignore[arg-type]
         if self.pending and not self.closed:
             self._update_events()  # EPOLLOUT: on_writable answers the rest once the client reads
-
-    def _call_app(self, message: RequestMessage, keep_alive: bool) -> bytes | FileBody:
-        request = Request(
-            message.method,
-            message.target,
-            message.headers,
-            message.take_body(),
-            message.version,
-            keep_alive,
-            self.remote_addr,
-        )
-        store = message.body_sink
-        if store is None:
-            return self.ctx.handle(request)
-        request.body_store = store
-        try:
-            return self.ctx.handle(request)
-        finally:
-            message.body_sink = None
-            store.close()
 
     def _answer_pending(self) -> None:
         """The client has read what was queued: answer the requests held back for it."""
@@ -545,6 +525,33 @@ class Connection:
 
     def __repr__(self) -> str:
         return f"<Connection fd={self.fd} {self.remote_addr}>"
+
+
+def call_app(
+    handle: Callable[[Request], bytes | FileBody],
+    message: RequestMessage,
+    keep_alive: bool,
+    remote_addr: str | None,
+) -> bytes | FileBody:
+    """The app's answer to a complete message; a body sink it read from is closed after."""
+    request = Request(
+        message.method,
+        message.target,
+        message.headers,
+        message.take_body(),
+        message.version,
+        keep_alive,
+        remote_addr,
+    )
+    store = message.body_sink
+    if store is None:
+        return handle(request)
+    request.body_store = store
+    try:
+        return handle(request)
+    finally:
+        message.body_sink = None
+        store.close()
 
 
 def sweep(ctx: ServerContext, now: float) -> None:

@@ -12,7 +12,7 @@ import random
 from collections.abc import Iterator
 
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
-from rush.request import Request
+from rush.server.connection import call_app
 from rush.testing import TestResponse
 
 
@@ -52,24 +52,7 @@ class Session:
             self.responses.append(TestResponse(self.answer(message)))
 
     def answer(self, message: RequestMessage) -> bytes:
-        request = Request(
-            message.method,
-            message.target,
-            message.headers,
-            message.take_body(),
-            message.version,
-            message.keep_alive,
-            "127.0.0.1",
-        )
-        store = message.body_sink
-        if store is None:
-            return self.app.handle(request)
-        request.body_store = store
-        try:
-            return self.app.handle(request)
-        finally:
-            message.body_sink = None
-            store.close()
+        return call_app(self.app.handle, message, message.keep_alive, "127.0.0.1")
 
     def disconnect(self) -> None:
         current = self.current
