@@ -51,7 +51,7 @@ class HardServer(RushServer):
     def errors_logged(self) -> list[str]:
         """Log lines that report a bug (tracebacks, 500s, worker deaths)."""
         markers = ("Traceback", "ERROR", "error", "exited", "killed")
-        return [line for line in self.lines if any(m in line for m in markers)]
+        return [line for line in self.output.snapshot() if any(m in line for m in markers)]
 
 
 def start(app: str = APP, *args: str, workers: int = 1, **kwargs) -> HardServer:

@@ -12,14 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
-import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import child_pids, wait_until
+from tests.server.conftest import StderrLog, child_pids, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 OPS_APP = "tests.ops.apps.opsapp:app"
@@ -88,53 +86,23 @@ class Rush:
             pass_fds=pass_fds,
         )
         self.pid = self.proc.pid
-        self.lines: list[str] = []
         self.seen_workers: set[int] = set()
-        self._changed = threading.Condition()
-        self._eof = False
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self.address: tuple[str, int] | str = ""
-
-    def _read(self) -> None:
         assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            with self._changed:
-                self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-                self._changed.notify_all()
-        with self._changed:
-            self._eof = True
-            self._changed.notify_all()
+        self.output = StderrLog(self.proc.stderr)
+        self.address: tuple[str, int] | str = ""
 
     @property
     def log(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
+        return self.output.text
 
     def mark(self) -> int:
-        with self._changed:
-            return len(self.lines)
+        return self.output.mark()
 
     def wait_for(self, pattern: str, timeout: float = 10.0, start: int = 0) -> re.Match[str]:
-        regex = re.compile(pattern)
-        deadline = time.monotonic() + timeout
-        index = start
-        with self._changed:
-            while True:
-                while index < len(self.lines):
-                    found = regex.search(self.lines[index])
-                    if found:
-                        return found
-                    index += 1
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._eof:
-                    raise AssertionError(f"{pattern!r} not logged in {timeout}s:\n{self.log}")
-                self._changed.wait(remaining)
+        return self.output.wait_for(pattern, timeout, start)
 
     def count(self, pattern: str, start: int = 0) -> int:
-        regex = re.compile(pattern)
-        with self._changed:
-            return sum(1 for line in self.lines[start:] if regex.search(line))
+        return self.output.count(pattern, start)
 
     def wait_ready(self, workers: int) -> Rush:
         """Wait for the listening line and for `workers` workers answering."""
@@ -189,7 +157,7 @@ class Rush:
                 self.proc.wait(timeout)
         for pid in self.seen_workers:
             _kill_leftover(pid)
-        self._reader.join(5)
+        self.output.join(5)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
         return self.proc.returncode

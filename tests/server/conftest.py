@@ -16,6 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 import pytest
 
@@ -89,6 +90,70 @@ def rss_kb(pid: int) -> int:
     raise AssertionError(f"no VmRSS for {pid}")
 
 
+class StderrLog:
+    """A subprocess's stderr, collected line by line on a thread: wait for lines, count them."""
+
+    def __init__(self, stream: IO[bytes]) -> None:
+        self.lines: list[str] = []
+        self._changed = threading.Condition()
+        self._eof = False
+        self._reader = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._reader.start()
+
+    def _read(self, stream: IO[bytes]) -> None:
+        for raw in stream:
+            line = raw.decode("utf-8", "replace").rstrip("\n")
+            with self._changed:
+                self.lines.append(line)
+                self._changed.notify_all()
+        with self._changed:
+            self._eof = True
+            self._changed.notify_all()
+
+    @property
+    def text(self) -> str:
+        with self._changed:
+            return "\n".join(self.lines)
+
+    def mark(self) -> int:
+        """The current end of the log, to wait for lines logged after this point."""
+        with self._changed:
+            return len(self.lines)
+
+    def snapshot(self) -> list[str]:
+        with self._changed:
+            return list(self.lines)
+
+    def wait_for(
+        self, pattern: str | re.Pattern[str], timeout: float, start: int = 0
+    ) -> re.Match[str]:
+        """The first match of `pattern` in log lines from index `start` on, waiting for it."""
+        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
+        deadline = time.monotonic() + timeout
+        index = start
+        with self._changed:
+            while True:
+                while index < len(self.lines):
+                    match = regex.search(self.lines[index])
+                    if match:
+                        return match
+                    index += 1
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._eof:
+                    break
+                self._changed.wait(remaining)
+        raise AssertionError(f"{regex.pattern!r} not logged within {timeout}s; log:\n{self.text}")
+
+    def count(self, pattern: str, start: int = 0) -> int:
+        regex = re.compile(pattern)
+        with self._changed:
+            return sum(1 for line in self.lines[start:] if regex.search(line))
+
+    def join(self, timeout: float) -> None:
+        """Wait for the reader to reach the end of the stream (the process has exited)."""
+        self._reader.join(timeout)
+
+
 class RushServer:
     """One `python -m rush` subprocess and its captured stderr."""
 
@@ -111,53 +176,23 @@ class RushServer:
         )
         self.pid = self.proc.pid
         self.port = 0
-        self.lines: list[str] = []
-        self._changed = threading.Condition()
         self._known_workers: set[int] = set()
-        self._eof = False
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
+        assert self.proc.stderr is not None
+        self.output = StderrLog(self.proc.stderr)
 
     # -- the log -------------------------------------------------------------------------
 
-    def _read_log(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            line = raw.decode("utf-8", "replace").rstrip("\n")
-            with self._changed:
-                self.lines.append(line)
-                self._changed.notify_all()
-        with self._changed:
-            self._eof = True
-            self._changed.notify_all()
-
     @property
     def log(self) -> str:
-        with self._changed:
-            return "\n".join(self.lines)
+        return self.output.text
 
     def wait_for(self, pattern: str | re.Pattern[str], timeout: float = 5.0, start: int = 0):
         """The first match of `pattern` in log lines from index `start` on, waiting for it."""
-        regex = re.compile(pattern) if isinstance(pattern, str) else pattern
-        deadline = time.monotonic() + timeout
-        index = start
-        with self._changed:
-            while True:
-                while index < len(self.lines):
-                    match = regex.search(self.lines[index])
-                    if match:
-                        return match
-                    index += 1
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._eof:
-                    break
-                self._changed.wait(remaining)
-        raise AssertionError(f"{regex.pattern!r} not logged within {timeout}s; log:\n{self.log}")
+        return self.output.wait_for(pattern, timeout, start)
 
     def mark(self) -> int:
         """The current end of the log, to wait for lines logged after this point."""
-        with self._changed:
-            return len(self.lines)
+        return self.output.mark()
 
     # -- the processes -------------------------------------------------------------------
 
@@ -181,8 +216,7 @@ class RushServer:
 
     def started_workers(self) -> list[tuple[int, int]]:
         """(index, pid) of every `started worker` line so far."""
-        with self._changed:
-            found = [_STARTED.search(line) for line in self.lines]
+        found = [_STARTED.search(line) for line in self.output.snapshot()]
         return [(int(m.group(1)), int(m.group(2))) for m in found if m]
 
     def wait_exit(self, timeout: float) -> int | None:
@@ -209,7 +243,7 @@ class RushServer:
             if _kill_orphan(pid, self.command)
         ]
         wait_until(lambda: not any(_alive(pid) for pid in orphans), STOP_TIMEOUT)
-        self._reader.join(STOP_TIMEOUT)
+        self.output.join(STOP_TIMEOUT)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
         return self.proc.returncode

@@ -13,12 +13,13 @@ import re
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.server.conftest import StderrLog
 
 REPO = Path(__file__).resolve().parents[2]
 APP = "tests.static.serverapp:app"
@@ -69,14 +70,14 @@ class StaticServer:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
-        self.lines: list[str] = []
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
+        assert self.proc.stderr is not None
+        self.output = StderrLog(self.proc.stderr)
         self.port = 0
-        match = wait_until(lambda: self._find(_LISTENING) or self.proc.poll() is not None, 10)
-        if not isinstance(match, re.Match):
+        try:
+            match = self.output.wait_for(_LISTENING, 10)
+        except AssertionError:
             self.stop()
-            raise AssertionError("rush did not start:\n" + "\n".join(self.lines))
+            raise
         self.port = int(match.group(1))
         pids = set()
 
@@ -89,19 +90,7 @@ class StaticServer:
 
         if not wait_until(ready, 10):
             self.stop()
-            raise AssertionError(f"{workers} worker(s) not answering:\n" + "\n".join(self.lines))
-
-    def _read(self) -> None:
-        assert self.proc.stderr is not None
-        for raw in self.proc.stderr:
-            self.lines.append(raw.decode("utf-8", "replace").rstrip("\n"))
-
-    def _find(self, regex: re.Pattern[str]) -> re.Match[str] | None:
-        for line in list(self.lines):
-            match = regex.search(line)
-            if match:
-                return match
-        return None
+            raise AssertionError(f"{workers} worker(s) not answering:\n{self.output.text}")
 
     def connect(self) -> http.client.HTTPConnection:
         return http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
@@ -125,7 +114,7 @@ class StaticServer:
             except subprocess.TimeoutExpired:
                 os.kill(self.proc.pid, signal.SIGKILL)
                 self.proc.wait(10)
-        self._reader.join(5)
+        self.output.join(5)
         if self.proc.stderr is not None:
             self.proc.stderr.close()
 
