@@ -36,7 +36,7 @@ from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
 from tests.hardening.app import app
 from tests.hardening.grammar import Req, hostile_streams, streams
-from tests.protocol.support import Outcome, feed_pieces, load_cases, split_at
+from tests.protocol.support import Outcome, feed_pieces, load_cases, mutated_streams, split_at
 
 EXAMPLES = int(os.environ.get("RUSH_FUZZ_EXAMPLES", "200"))
 LONG = "RUSH_FUZZ_EXAMPLES" in os.environ
@@ -66,29 +66,14 @@ def cuts(draw: st.DrawFn, data: bytes) -> list[bytes]:
     return split_at(data, points)
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    """A corpus stream with byte-level edits biased toward framing characters."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    interesting = st.sampled_from(b'\r\n\t :;,\x00\x0b\x7f\xff0123456789aAfFxX-/?*"')
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, len(data)))
-        op = draw(st.sampled_from(["replace", "insert", "delete", "duplicate"]))
-        if op == "replace" and at < len(data):
-            data[at] = draw(interesting | st.integers(0, 255))
-        elif op == "insert":
-            data[at:at] = bytes([draw(interesting | st.integers(0, 255))])
-        elif op == "delete":
-            del data[at : at + draw(st.integers(1, 8))]
-        else:
-            data[at:at] = data[at : at + draw(st.integers(1, 32))]
-    return bytes(data)
+# A corpus stream with byte-level edits biased toward framing characters.
+MUTATED = mutated_streams(SEEDS, b'\r\n\t :;,\x00\x0b\x7f\xff0123456789aAfFxX-/?*"')
 
 
 ANY_STREAM = st.one_of(
     streams().map(lambda reqs: b"".join(r.wire() for r in reqs)),
     hostile_streams().map(lambda h: h[2]),
-    mutated(),
+    MUTATED,
     st.binary(max_size=400),
     st.lists(st.sampled_from(SEEDS), min_size=1, max_size=3).map(b"".join),
 )

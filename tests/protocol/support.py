@@ -15,6 +15,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from hypothesis import strategies as st
+
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
 
 CORPUS = Path(__file__).parent / "corpus"
@@ -194,3 +196,27 @@ def describe(outcome: Outcome) -> str:
         f"status={outcome.status} answered={answered} "
         f"pending={len(outcome.pending)} upgraded={outcome.upgraded}"
     )
+
+
+def mutated_streams(seeds: Sequence[bytes], interesting: bytes) -> st.SearchStrategy[bytes]:
+    """Seed streams with 1-4 byte-level edits (replace, insert, delete, duplicate), the
+    replaced and inserted bytes biased toward `interesting` ones."""
+    favoured = st.sampled_from(interesting)
+
+    @st.composite
+    def mutated(draw: st.DrawFn) -> bytes:
+        data = bytearray(draw(st.sampled_from(seeds)))
+        for _ in range(draw(st.integers(1, 4))):
+            at = draw(st.integers(0, len(data)))
+            op = draw(st.sampled_from(["replace", "insert", "delete", "duplicate"]))
+            if op == "replace" and at < len(data):
+                data[at] = draw(favoured | st.integers(0, 255))
+            elif op == "insert":
+                data[at:at] = bytes([draw(favoured | st.integers(0, 255))])
+            elif op == "delete":
+                del data[at : at + draw(st.integers(1, 8))]
+            elif op == "duplicate":
+                data[at:at] = data[at : at + draw(st.integers(1, 32))]
+        return bytes(data)
+
+    return mutated()

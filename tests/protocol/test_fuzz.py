@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rush.protocol import Limits, ProtocolError, RequestParser
-from tests.protocol.support import Outcome, Snapshot, feed_pieces, load_cases, split_at
+from tests.protocol.support import (
+    Outcome,
+    Snapshot,
+    feed_pieces,
+    load_cases,
+    mutated_streams,
+    split_at,
+)
 
 # derandomize: the same examples on every run, so a red test is a parser change, not luck.
 FUZZ = settings(
@@ -59,23 +66,8 @@ def assert_sane_message(message: Snapshot) -> None:
 # -- arbitrary and mutated bytes ------------------------------------------------------------
 
 
-@st.composite
-def mutated(draw: st.DrawFn) -> bytes:
-    """A corpus stream with a few byte-level edits: flips, inserts, deletions, duplications."""
-    data = bytearray(draw(st.sampled_from(SEEDS)))
-    interesting = st.sampled_from(b"\r\n\t :;,\x00\x7f\xff0123456789aAfF-/?*")
-    for _ in range(draw(st.integers(1, 4))):
-        at = draw(st.integers(0, len(data)))
-        op = draw(st.sampled_from(["replace", "insert", "delete", "duplicate"]))
-        if op == "replace" and at < len(data):
-            data[at] = draw(interesting | st.integers(0, 255))
-        elif op == "insert":
-            data[at:at] = bytes([draw(interesting | st.integers(0, 255))])
-        elif op == "delete":
-            del data[at : at + draw(st.integers(1, 8))]
-        elif op == "duplicate":
-            data[at:at] = data[at : at + draw(st.integers(1, 32))]
-    return bytes(data)
+# A corpus stream with a few byte-level edits: flips, inserts, deletions, duplications.
+MUTATED = mutated_streams(SEEDS, b"\r\n\t :;,\x00\x7f\xff0123456789aAfF-/?*")
 
 
 def outcome_or_only_protocol_errors(pieces: list[bytes], limits: Limits | None = None) -> Outcome:
@@ -101,7 +93,7 @@ def test_random_bytes_after_a_valid_head_raise_only_protocol_errors(data: bytes)
 
 
 @FUZZ
-@given(mutated())
+@given(MUTATED)
 def test_mutated_requests_raise_only_protocol_errors(data: bytes) -> None:
     assert_sane(outcome_or_only_protocol_errors([data]))
     assert_sane(outcome_or_only_protocol_errors([data], SMALL))
@@ -110,7 +102,7 @@ def test_mutated_requests_raise_only_protocol_errors(data: bytes) -> None:
 @FUZZ
 @given(st.data())
 def test_mutated_requests_give_one_outcome_under_any_split(data: st.DataObject) -> None:
-    stream = data.draw(mutated(), label="stream")
+    stream = data.draw(MUTATED, label="stream")
     cuts = data.draw(st.lists(st.integers(0, len(stream)), max_size=16), label="cuts")
     reference = feed_pieces([stream])
     assert feed_pieces(split_at(stream, cuts)) == reference
