@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.server.conftest import ROOT, RushServer, rush_env
+from tests.server.conftest import ROOT, RushServer, rush_env, start_server
 
 APP = "tests.hardening.app:app"
 
@@ -55,12 +55,7 @@ class HardServer(RushServer):
 
 
 def start(app: str = APP, *args: str, workers: int = 1, **kwargs) -> HardServer:
-    server = HardServer(app, "--bind", "127.0.0.1:0", "--workers", str(workers), *args, **kwargs)
-    try:
-        return server.wait_ready(workers)  # type: ignore[return-value]
-    except BaseException:
-        server.stop()
-        raise
+    return start_server(*args, app=app, workers=workers, kind=HardServer, **kwargs)  # type: ignore[return-value]
 
 
 @pytest.fixture

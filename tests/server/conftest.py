@@ -274,8 +274,11 @@ def _kill_orphan(pid: int, command: list[str]) -> bool:
     return True
 
 
-def start_server(*args: str, app: str = BASIC, workers: int = 1) -> RushServer:
-    server = RushServer(app, "--bind", "127.0.0.1:0", "--workers", str(workers), *args)
+def start_server(
+    *args: str, app: str = BASIC, workers: int = 1, kind: type[RushServer] = RushServer, **kwargs
+) -> RushServer:
+    """A started server on an ephemeral port; `kind` and `kwargs` make a RushServer subclass."""
+    server = kind(app, "--bind", "127.0.0.1:0", "--workers", str(workers), *args, **kwargs)
     try:
         return server.wait_ready(workers)
     except BaseException:
