@@ -22,7 +22,7 @@ import pytest
 
 from rush.multipart import encode_multipart, quote_filename_star
 from tests.server.client import Reader, connect, exchange, request
-from tests.server.conftest import RushServer, rss_kb, wait_until
+from tests.server.conftest import RushServer, rss_kb, status_kb, wait_until
 
 APP = "tests.bodies.app:app"
 MIB = 1024 * 1024
@@ -64,11 +64,7 @@ def spool_fds(server: RushServer, spool_dir) -> int:
 
 
 def peak_rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
+    return status_kb(pid, "VmHWM")
 
 
 def reset_peak_rss(pid: int) -> None:

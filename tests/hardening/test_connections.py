@@ -20,9 +20,9 @@ import time
 
 import pytest
 
-from tests.hardening.conftest import Probe, nofile_limit, open_fds, raise_own_nofile, rss_kb
+from tests.hardening.conftest import Probe, nofile_limit, raise_own_nofile
 from tests.server.client import connect, request
-from tests.server.conftest import wait_until
+from tests.server.conftest import open_fds, rss_kb, wait_until
 
 GET = request("GET", "/")
 

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from tests.hardening.conftest import Probe, open_fds, rss_kb
+from tests.hardening.conftest import Probe
 from tests.server.client import connect, request
-from tests.server.conftest import wait_until
+from tests.server.conftest import open_fds, rss_kb, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -21,8 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.hardening.conftest import open_fds, rss_kb
-from tests.server.conftest import ROOT, rush_env, wait_until
+from tests.server.conftest import ROOT, open_fds, rss_kb, rush_env, wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -82,12 +82,21 @@ def listening_sockets(port: int) -> int:
     return count
 
 
-def rss_kb(pid: int) -> int:
+def status_kb(pid: int, field: str) -> int:
+    """A kB figure of /proc/PID/status: `VmRSS` (resident now), `VmHWM` (its peak)."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1])
-    raise AssertionError(f"no VmRSS for {pid}")
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def rss_kb(pid: int) -> int:
+    return status_kb(pid, "VmRSS")
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 class StderrLog:

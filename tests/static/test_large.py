@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from rush import Rush
+from tests.server.conftest import open_fds, rss_kb
 from tests.static.conftest import wait_until
 
 GIB = 1 << 30
@@ -28,18 +29,6 @@ def age(*paths: Path) -> None:
     old = time.time() - 10
     for path in paths:
         os.utime(path, (old, old))
-
-
-def rss_kb(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def open_fds(pid: int) -> int:
-    return len(os.listdir(f"/proc/{pid}/fd"))
 
 
 def test_large_file_download_and_ranges_over_sendfile(serve, tree):
