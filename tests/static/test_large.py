@@ -31,6 +31,18 @@ def age(*paths: Path) -> None:
         os.utime(path, (old, old))
 
 
+def small_request_latencies(fast, seconds: float) -> list[float]:
+    """Seconds each small cached GET took on `fast`, back to back for `seconds`."""
+    latencies = []
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        fast.request("GET", "/static/a.txt")
+        assert fast.getresponse().read() == b"version 1\n"
+        latencies.append(time.perf_counter() - started)
+    return latencies
+
+
 def test_large_file_download_and_ranges_over_sendfile(serve, tree):
     data = os.urandom(3 * 1024 * 1024 + 17)
     (tree / "public" / "large.bin").write_bytes(data)
@@ -78,13 +90,7 @@ def test_slow_client_on_a_huge_file_costs_no_memory_and_blocks_nobody(serve, tre
         slow.sendall(b"GET /static/huge.bin HTTP/1.1\r\nHost: x\r\n\r\n")
         reader = SlowReader(slow)
         reader.start()
-        latencies = []
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            fast.request("GET", "/static/a.txt")
-            assert fast.getresponse().read() == b"version 1\n"
-            latencies.append(time.perf_counter() - started)
+        latencies = small_request_latencies(fast, 1.5)
         rss_during = rss_kb(pid)
         reader.stop()
         assert 64 * 1024 < reader.total < GIB // 4  # it flows, slowly
@@ -151,13 +157,7 @@ def test_a_fast_download_does_not_hold_up_other_clients(serve, tree):
     )
     fast = server.connect()
     try:
-        latencies = []
-        deadline = time.monotonic() + 1.5
-        while time.monotonic() < deadline:
-            started = time.perf_counter()
-            fast.request("GET", "/static/a.txt")
-            assert fast.getresponse().read() == b"version 1\n"
-            latencies.append(time.perf_counter() - started)
+        latencies = small_request_latencies(fast, 1.5)
     finally:
         fast.close()
         downloaded = int(reader.communicate(timeout=10)[0])
