@@ -52,6 +52,10 @@ def _is_chunked(coding: bytes) -> bool:
     return coding.strip().lower() == b"chunked"
 
 
+def _is_continue(expectation: bytes) -> bool:
+    return expectation.strip().lower() == b"100-continue"
+
+
 class RequestMessage:
     """One request as framed on the wire: head fields, then the body as it arrives."""
 
@@ -301,7 +305,8 @@ class RequestParser:
                 if transfer_encoding is None or _is_chunked(transfer_encoding):
                     transfer_encoding = value  # the first coding that is not chunked, if any
             elif lname == b"expect":
-                expect = value
+                if expect is None or _is_continue(expect):
+                    expect = value  # the first expectation that is not 100-continue, if any
             elif lname == b"connection" or lname == b"proxy-connection":
                 connection = True
         # PERF: get_http_version() formats a string (a tenth of this whole parse). Without a
@@ -330,7 +335,7 @@ class RequestParser:
                 self._fail(400, "Transfer-Encoding in an HTTP/1.0 request")
             message.chunked = True
         if expect is not None:
-            if expect.strip().lower() != b"100-continue":
+            if not _is_continue(expect):
                 self._fail(417, "unsupported expectation")
             # RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
             message.expect_continue = version == "1.1"

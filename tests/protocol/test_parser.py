@@ -364,6 +364,21 @@ def test_other_versions_are_refused_whatever_the_connection_field(
     assert caught.value.status == status
 
 
+@pytest.mark.parametrize(
+    "fields, status",
+    [
+        (b"Expect: x-magic\r\nExpect: 100-continue\r\n", 417),
+        (b"Expect: 100-continue\r\nExpect: x-magic\r\n", 417),
+        (b"Transfer-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n", 400),
+    ],
+)
+def test_every_repeated_expect_or_coding_is_checked(fields: bytes, status: int) -> None:
+    """One acceptable value among repeated fields does not hide an unacceptable one."""
+    with pytest.raises(ProtocolError) as caught:
+        RequestParser().feed(request(b"POST", fields=HOST + fields, body=b"0\r\n\r\n"))
+    assert caught.value.status == status
+
+
 def test_with_body_lists_the_messages_of_the_last_feed_that_carry_a_body() -> None:
     """The server opens a body sink for each of these: a stale entry would open another."""
     parser = RequestParser()
