@@ -4,6 +4,8 @@ The app and its route table are made ready here, in the master, before any fork,
 worker shares them copy-on-write. Under a master, the listening sockets are made here too: one
 SO_REUSEPORT set per worker index (kept open across replacements, so nothing queued is lost),
 plus the unix:/fd:// sockets all workers share; each worker opens its own epoll.
+`listening on` is logged once the workers accept: in-process as the loop starts, under a master
+once every worker index has a ready worker (Hooks.serving); never when the workers fail to boot.
 """
 
 from __future__ import annotations
@@ -74,22 +76,35 @@ def serve(
                 sock, port = reserve(host, port)
                 reservations.append(sock)
                 addresses.append((host, port))
-        workers = config.worker_count
         listening = ", ".join(
             [f"http://{format_address(h, p)}" for h, p in addresses]
             + [describe(sock) for sock in shared.sockets]
         )
         pid_file = PidFile(config.pid_file)
         if not config.needs_master:
-            error_log.info("listening on %s (1 worker, in-process)", listening)
             with pid_file:
                 return run_worker(
-                    app, config, [*addresses, *shared.sockets], reopen_logs=reopen_logs
+                    app,
+                    config,
+                    [*addresses, *shared.sockets],
+                    reopen_logs=reopen_logs,
+                    serving=lambda: error_log.info(
+                        "listening on %s (1 worker, in-process)", listening
+                    ),
                 )
-        error_log.info("listening on %s (%d workers)", listening, workers)
         with pid_file:
             return _supervise(
-                app, config, addresses, reservations, shared, loader, reopen_logs, source_root
+                app,
+                config,
+                addresses,
+                reservations,
+                shared,
+                loader,
+                reopen_logs,
+                source_root,
+                serving=lambda workers: error_log.info(
+                    "listening on %s (%d workers)", listening, workers
+                ),
             )
     finally:
         for sock in reservations:
@@ -106,9 +121,12 @@ def _supervise(
     loader: Callable[[], Handler] | None,
     reopen_logs: Callable[[], None] | None,
     source_root: str | None,
+    *,
+    serving: Callable[[int], None],
 ) -> int:
-    """The master: per-index listeners it keeps open, the workers, and what reloads them."""
-    hooks = IndexListeners(addresses, config.backlog, reopen_logs)
+    """The master: per-index listeners it keeps open, the workers, and what reloads them;
+    `serving(workers)` runs once every worker index first accepts."""
+    hooks = IndexListeners(addresses, config.backlog, reopen_logs, serving)
 
     def worker_main(index: int, current: Handler = app) -> int:
         for sock in reservations:
@@ -188,10 +206,12 @@ class IndexListeners(Hooks):
         addresses: list[tuple[str, int]],
         backlog: int,
         reopen_logs: Callable[[], None] | None,
+        serving: Callable[[int], None] | None = None,
     ) -> None:
         self.addresses = addresses
         self.backlog = backlog
         self._reopen_logs = reopen_logs
+        self._serving = serving
         self.by_index: dict[int, list[socket.socket]] = {}
 
     def before_spawn(self, index: int) -> None:
@@ -201,6 +221,10 @@ class IndexListeners(Hooks):
     def index_retired(self, index: int) -> None:
         for sock in self.by_index.pop(index, ()):
             sock.close()
+
+    def serving(self, workers: int) -> None:
+        if self._serving is not None:
+            self._serving(workers)
 
     def stopping(self) -> None:
         self.close()  # the draining workers hold their own copies until they are done
@@ -283,12 +307,17 @@ def run_worker(
     *,
     slot: Slot | None = None,
     reopen_logs: Callable[[], None] | None = None,
+    serving: Callable[[], None] | None = None,
 ) -> int:
     """One worker's life; a worker that cannot even be built (say `app` is not an app) is a
-    boot failure, which the supervisor stops on, not a crash it would respawn forever."""
+    boot failure, which the supervisor stops on, not a crash it would respawn forever.
+    `serving` runs once the worker has booted (listeners bound, startup hooks run), as its
+    loop starts."""
     try:
         worker = Worker(app, config, addresses, slot=slot, reopen_logs=reopen_logs)
     except Exception as exc:
         error_log.error("worker %d failed to start: %s", os.getpid(), exc, exc_info=exc)
         return BOOT_FAILURE
+    if serving is not None:
+        worker.loop.call_later(0.0, serving)  # the first turn of the loop, after the boot
     return worker.run()

@@ -3,19 +3,26 @@
 It knows no HTTP and no app: it runs a callable per worker in a forked child and watches
 the children. Facts and strategy (the shape of gunicorn's arbiter):
 - Signals only queue: CPython writes each signal number to a pipe (`set_wakeup_fd`) and the
-  main loop handles them one by one, outside signal context.
-- A worker that exits with BOOT_FAILURE could not start; respawning it would loop forever,
-  so the master stops everything and exits non-zero, saying why.
+  main loop dispatches each, outside signal context, to `handle_<name>` (`handle_term`,
+  `handle_hup`, ...) through a table built once.
+- Each worker is in one `WorkerState`: STARTING (forked) -> READY (its heartbeat slot says it
+  accepts) -> RETIRING (SIGTERM sent: it drains) or KILLED (the watchdog found it stuck) ->
+  EXITED (reaped). What its exit means (respawn, reload failed, nothing) follows from that state.
+- A worker that exits with BOOT_FAILURE before it is READY could not start; respawning it
+  would loop forever, so the master stops everything and exits non-zero, saying why.
 - Any other unexpected exit is respawned, with a delay that grows while workers keep dying
   young and resets once they live.
 - SIGTERM/SIGINT: SIGTERM to every worker, wait up to `graceful_timeout` for them to finish
   in-flight requests, and only then SIGKILL what is left (the exception, not the path).
-- Replacing a worker (SIGHUP's rolling reload, max_requests, the watchdog) starts the new one
-  first, for the same index, and retires the old one (SIGTERM: it drains) only once the new one
-  says, through its heartbeat slot, that it accepts. One replacement is in flight at a time.
+- A `Replacement` (old, new, why, since) starts the new worker first, for the same index. For a
+  rolling reload (SIGHUP) or max_requests the old one retires (SIGTERM: it drains) only once
+  the new one is READY, and one such replacement is in flight at a time. The watchdog's new
+  worker starts at once: the stuck one is killed, not drained, and serves nobody meanwhile.
 - A reload bumps the generation; workers of a newer generation run `reload_main` (which
   re-imports the app) instead of `worker_main`. If a new-generation worker dies before it is
   ready, the reload is abandoned and the old workers keep serving.
+- `Hooks.serving` runs once, when every index first has a READY worker: only then does the
+  server accept everywhere (serve.py logs `listening on` there).
 - Per-index resources the workers inherit (listening sockets) belong to the code that built the
   Supervisor, through `Hooks`: the master keeps them open across replacements, so a connection
   queued for an index is taken by whichever worker of that index accepts next.
@@ -23,6 +30,7 @@ the children. Facts and strategy (the shape of gunicorn's arbiter):
 
 from __future__ import annotations
 
+import enum
 import errno
 import logging
 import os
@@ -30,8 +38,10 @@ import select
 import signal
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import NoReturn
 
-from rush.server.heartbeat import Heartbeat, Slot
+from rush.server.heartbeat import Heartbeat, Slot, SlotState
 from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE, note_signal
 
 error_log = logging.getLogger("rush.error")
@@ -52,6 +62,7 @@ _YOUNG = 5.0  # a worker dying sooner than this after its start counts towards b
 _MAX_BACKOFF = 5.0
 _FAILED_START = (BOOT_FAILURE, IMPORT_FAILURE)
 _DUMP_GRACE = 0.3  # seconds between asking a stuck worker for its stack and killing it
+_NEVER = float("inf")
 
 
 class Hooks:
@@ -63,6 +74,9 @@ class Hooks:
     def index_retired(self, index: int) -> None:
         """SIGTTOU removed `index`: release what `before_spawn` made for it."""
 
+    def serving(self, workers: int) -> None:
+        """Every index has a READY worker, for the first time: the server accepts."""
+
     def stopping(self) -> None:
         """A graceful stop began: workers are about to drain."""
 
@@ -70,23 +84,29 @@ class Hooks:
         """SIGUSR1: reopen the master's log files (workers get SIGUSR1 too)."""
 
 
+class WorkerState(enum.Enum):
+    """Where one worker is in its life, as the master sees it."""
+
+    STARTING = "starting"  # forked; its slot does not say it accepts yet
+    READY = "ready"  # its listeners accept
+    RETIRING = "retiring"  # SIGTERM sent (replaced, removed, stopping): it drains, then exits
+    KILLED = "killed"  # the watchdog found it stuck: SIGKILL sent, or due after a stack dump
+    EXITED = "exited"  # reaped
+
+
+_NEXT: dict[WorkerState, frozenset[WorkerState]] = {
+    WorkerState.STARTING: frozenset({WorkerState.READY, WorkerState.RETIRING, WorkerState.EXITED}),
+    WorkerState.READY: frozenset({WorkerState.RETIRING, WorkerState.KILLED, WorkerState.EXITED}),
+    WorkerState.RETIRING: frozenset({WorkerState.EXITED}),
+    WorkerState.KILLED: frozenset({WorkerState.EXITED}),
+    WorkerState.EXITED: frozenset(),
+}
+
+
 class WorkerProcess:
     """The master's record of one child."""
 
-    __slots__ = (
-        "pid",
-        "index",
-        "generation",
-        "started",
-        "slot",
-        "ready",
-        "replaces",
-        "replaced_by",
-        "retiring",
-        "kill_at",
-        "reported_busy",
-        "watchdog_killed",
-    )
+    __slots__ = ("pid", "index", "generation", "started", "slot", "state", "kill_at", "reported")
 
     def __init__(self, pid: int, index: int, generation: int, slot: Slot) -> None:
         self.pid = pid
@@ -94,13 +114,46 @@ class WorkerProcess:
         self.generation = generation
         self.started = time.monotonic()
         self.slot = slot
-        self.ready = False
-        self.replaces = 0  # pid of the worker this one takes over from, once ready
-        self.replaced_by = 0  # pid of the worker taking over from this one
-        self.retiring = False
-        self.kill_at = float("inf")
-        self.reported_busy = 0.0  # busy_since of the stuck request already reported
-        self.watchdog_killed = False
+        self.state = WorkerState.STARTING
+        self.kill_at = _NEVER  # SIGKILL it then (it outlived its drain, or its stack dump)
+        self.reported = 0.0  # busy_since of the stuck request already reported
+
+    def move(self, state: WorkerState) -> bool:
+        """Enter `state` if the lifecycle allows it from the current one; whether it did
+        (a RETIRING worker never becomes READY again, a KILLED one is not retired)."""
+        if state not in _NEXT[self.state]:
+            return False
+        self.state = state
+        return True
+
+    @property
+    def active(self) -> bool:
+        """Serving, or about to: neither told to go nor gone."""
+        return self.state is WorkerState.STARTING or self.state is WorkerState.READY
+
+
+class Reason(enum.Enum):
+    """Why a worker is being replaced."""
+
+    RELOAD = "reload"  # SIGHUP or --reload: the new one runs a newer generation
+    RECYCLE = "recycle"  # the old one served max_requests
+    WATCHDOG = "watchdog"  # the old one is stuck: it is killed, not drained
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Replacement:
+    """`new` takes over `old`'s index. In flight from `new`'s fork until `new` is READY (then
+    `old` retires) or until either one exits."""
+
+    old: WorkerProcess
+    new: WorkerProcess
+    why: Reason
+    since: float  # time.monotonic() at new's fork
+
+    @property
+    def gentle(self) -> bool:
+        """The old one drains once the new one is READY; one such at a time."""
+        return self.why is not Reason.WATCHDOG
 
 
 class Supervisor:
@@ -127,16 +180,22 @@ class Supervisor:
         self.worker_timeout = worker_timeout
         self.watch = list(watch)  # (fd, callback): extra fds the master loop waits on
         self.workers: dict[int, WorkerProcess] = {}
+        self.replacements: list[Replacement] = []
         self.stopping = False
+        self.serving = False  # every index has had a READY worker (Hooks.serving ran)
         self.exit_code = 0
         self.backoff = 0.0
         self.generation = 0  # what newly started workers run; SIGHUP adds one
+        self._handlers: dict[int, Callable[[], None]] = {
+            signum: getattr(self, "handle_" + signal.Signals(signum).name[3:].lower())
+            for signum in _HANDLED
+        }
         self._respawn_at: dict[int, float] = {}  # index -> when to start it again
-        self._kill_at = 0.0  # when stopping: SIGKILL whoever is still alive by then
-        self._reload_at = float("inf")  # a reload asked for with a delay (source watcher)
+        self._kill_at = _NEVER  # when stopping: SIGKILL whoever is still alive by then
+        self._reload_at = _NEVER  # a reload asked for with a delay (source watcher)
         self._replace_after = 0.0  # no max_requests replacement before (one just failed)
         self._reloading = False
-        self._read_fd = -1
+        self._read_fd = self._write_fd = -1
         self.heartbeat: Heartbeat | None = None
         #: In a worker process: its own heartbeat slot, for `worker_main` to hand on.
         self.slot: Slot | None = None
@@ -144,39 +203,48 @@ class Supervisor:
     # -- the master loop -----------------------------------------------------------------
 
     def run(self) -> int:
-        read_fd, write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._read_fd = read_fd
-        self.heartbeat = Heartbeat()
-        old_wakeup = signal.set_wakeup_fd(write_fd, warn_on_full_buffer=False)
+        self.open()
+        old_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
         old_handlers = {signum: signal.signal(signum, note_signal) for signum in _HANDLED}
         try:
             for index in range(self.count):
                 self.spawn(index)
             while self.workers or (self._respawn_at and not self.stopping):
-                self._wait(0.05 if self.stopping else 0.5)
-                self.reap()
-                self._respawn_due()
-                self.check_workers()
-                if self.stopping and self.workers and time.monotonic() >= self._kill_at:
-                    error_log.warning(
-                        "%d worker(s) did not stop in time; killing", len(self.workers)
-                    )
-                    self.kill_all(signal.SIGKILL)
-                    self._kill_at = float("inf")
+                self.turn(0.05 if self.stopping else 0.5)
             return self.exit_code
         finally:
             signal.set_wakeup_fd(old_wakeup)
             for signum, handler in old_handlers.items():
                 signal.signal(signum, handler)
-            os.close(read_fd)
-            os.close(write_fd)
+            self.close()
+
+    def open(self) -> None:
+        """Make the master's own fds: the signal pipe and the heartbeat region (`run` does)."""
+        self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.heartbeat = Heartbeat()
+
+    def close(self) -> None:
+        os.close(self._read_fd)
+        os.close(self._write_fd)
+        if self.heartbeat is not None:
             self.heartbeat.close()
+
+    def turn(self, timeout: float) -> None:
+        """One pass of the master loop: wait, reap, respawn, read the slots, kill the late."""
+        self._wait(timeout)
+        self.reap()
+        self._respawn_due()
+        self.check_workers()
+        if self.stopping and self.workers and time.monotonic() >= self._kill_at:
+            error_log.warning("%d worker(s) did not stop in time; killing", len(self.workers))
+            self.kill_all(signal.SIGKILL)
+            self._kill_at = _NEVER
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a signal, a worker's notification, a watched fd, or `timeout`."""
         heartbeat = self.heartbeat
         assert heartbeat is not None
-        if self._reload_at != float("inf"):
+        if self._reload_at != _NEVER:
             timeout = max(0.0, min(timeout, self._reload_at - time.monotonic()))
         fds = [self._read_fd, heartbeat.read_fd, *(fd for fd, _ in self.watch)]
         try:
@@ -189,10 +257,12 @@ class Supervisor:
             if fd in ready:
                 callback()
         if time.monotonic() >= self._reload_at:
-            self._reload_at = float("inf")
+            self._reload_at = _NEVER
             self.reload()
-        if self._read_fd not in ready:
-            return
+        if self._read_fd in ready:
+            self._dispatch_signals()
+
+    def _dispatch_signals(self) -> None:
         try:
             data = os.read(self._read_fd, 64)
         except BlockingIOError:
@@ -200,26 +270,43 @@ class Supervisor:
         for signum in data:
             self.handle_signal(signum)
 
+    # -- signals -------------------------------------------------------------------------
+
     def handle_signal(self, signum: int) -> None:
-        if signum in (signal.SIGTERM, signal.SIGINT):
-            if self.stopping and signum == signal.SIGINT:
-                self.kill_all(signal.SIGQUIT)  # a second Ctrl-C: stop at once
-            else:
-                self.stop()
-        elif signum == signal.SIGQUIT:
-            self.stopping = True
-            self.kill_all(signal.SIGQUIT)
-        elif signum == signal.SIGHUP:
-            self.reload()
-        elif signum == signal.SIGTTIN:
-            self.add_worker()
-        elif signum == signal.SIGTTOU:
-            self.remove_worker()
-        elif signum == signal.SIGUSR1:
-            error_log.info("reopening log files")
-            self.hooks.reopen_logs()
-            self.kill_all(signal.SIGUSR1)
-        # SIGCHLD needs nothing here: waking the loop makes it reap.
+        """Run `handle_<name>` for a queued signal; others are ignored."""
+        handler = self._handlers.get(signum)
+        if handler is not None:
+            handler()
+
+    def handle_term(self) -> None:
+        self.stop()
+
+    def handle_int(self) -> None:
+        if self.stopping:
+            self.kill_all(signal.SIGQUIT)  # a second Ctrl-C: stop at once
+        else:
+            self.stop()
+
+    def handle_quit(self) -> None:
+        self.stopping = True
+        self.kill_all(signal.SIGQUIT)
+
+    def handle_chld(self) -> None:
+        """Nothing: the signal woke the loop, and every turn reaps."""
+
+    def handle_hup(self) -> None:
+        self.reload()
+
+    def handle_ttin(self) -> None:
+        self.add_worker()
+
+    def handle_ttou(self) -> None:
+        self.remove_worker()
+
+    def handle_usr1(self) -> None:
+        error_log.info("reopening log files")
+        self.hooks.reopen_logs()
+        self.kill_all(signal.SIGUSR1)
 
     # -- operations ----------------------------------------------------------------------
 
@@ -255,7 +342,7 @@ class Supervisor:
         self._respawn_at.pop(index, None)
         self.hooks.index_retired(index)
         for worker in list(self.workers.values()):
-            if worker.index == index and not worker.retiring:
+            if worker.index == index:
                 self.retire(worker)
 
     # -- workers -------------------------------------------------------------------------
@@ -269,35 +356,40 @@ class Supervisor:
             error_log.error("cannot start worker %d: every heartbeat slot is in use", index)
             return 0
         generation = self.generation if generation is None else generation
-        main = self.reload_main if generation and self.reload_main else self.worker_main
         self.hooks.before_spawn(index)
         pid = os.fork()
-        if pid == 0:  # the child
-            code = 1
-            try:
-                for signum in _HANDLED:
-                    signal.signal(signum, signal.SIG_DFL)
-                for signum in _IGNORED_IN_CHILD:
-                    signal.signal(signum, signal.SIG_IGN)
-                signal.set_wakeup_fd(-1)
-                os.close(self._read_fd)
-                heartbeat.close_in_child()
-                for fd, _ in self.watch:
-                    os.close(fd)
-                self.slot = slot
-                self.generation = generation
-                code = main(index)
-            except BaseException:
-                error_log.exception("worker %d crashed", os.getpid())
-            finally:
-                logging.shutdown()
-                os._exit(code)
+        if pid == 0:
+            self._be_worker(index, generation, slot)
         slot.set_pid(pid)
         self.workers[pid] = WorkerProcess(pid, index, generation, slot)
         error_log.info("started worker %d (pid %d)", index, pid)
         if generation:
             error_log.info("worker %d (pid %d) runs generation %d", index, pid, generation)
         return pid
+
+    def _be_worker(self, index: int, generation: int, slot: Slot) -> NoReturn:
+        """In the child: drop what is the master's, run the worker, exit with its code."""
+        code = 1
+        try:
+            for signum in _HANDLED:
+                signal.signal(signum, signal.SIG_DFL)
+            for signum in _IGNORED_IN_CHILD:
+                signal.signal(signum, signal.SIG_IGN)
+            signal.set_wakeup_fd(-1)
+            os.close(self._read_fd)
+            assert self.heartbeat is not None
+            self.heartbeat.close_in_child()
+            for fd, _ in self.watch:
+                os.close(fd)
+            self.slot = slot
+            self.generation = generation
+            main = self.reload_main if generation and self.reload_main else self.worker_main
+            code = main(index)
+        except BaseException:
+            error_log.exception("worker %d crashed", os.getpid())
+        finally:
+            logging.shutdown()
+            os._exit(code)
 
     def reap(self) -> None:
         while True:
@@ -313,55 +405,59 @@ class Supervisor:
             assert self.heartbeat is not None
             self.heartbeat.release(worker.slot)
             self._reaped(worker, os.waitstatus_to_exitcode(status))
+            worker.move(WorkerState.EXITED)
 
     def _reaped(self, worker: WorkerProcess, code: int) -> None:
-        index, pid = worker.index, worker.pid
+        """What a worker's exit means, from the state it was in and the replacement it was in."""
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
-        old = self.workers.get(worker.replaces) if worker.replaces else None
-        if old is not None:
-            old.replaced_by = 0  # it died before it was ready: the old worker stays
-        if self.stopping or worker.retiring:
+        replacing = self._replacement(old=worker)
+        taking_over = self._replacement(new=worker)
+        for record in (replacing, taking_over):
+            if record is not None:
+                self.replacements.remove(record)
+        if self.stopping or worker.state is WorkerState.RETIRING:
             if code != 0:
-                error_log.warning("worker %d (pid %d) exited with %d", index, pid, code)
-            return
-        new = self.workers.get(worker.replaced_by) if worker.replaced_by else None
-        if new is not None:
-            new.replaces = 0  # its replacement is starting already: that one takes over
-            error_log.warning("worker %d (pid %d) died (%s) while being replaced", index, pid, how)
-            return
-        if old is not None:
-            if worker.generation > old.generation:
-                error_log.error(
-                    "reload failed: worker %d of generation %d could not start (%s; see the "
-                    "error above); the workers of generation %d keep serving",
-                    index,
-                    worker.generation,
-                    how,
-                    old.generation,
+                error_log.warning(
+                    "worker %d (pid %d) exited with %d", worker.index, worker.pid, code
                 )
-                self.generation = old.generation
-                self._reloading = False
-            else:
-                error_log.warning("replacement worker %d (pid %d) died (%s)", index, pid, how)
-                self._replace_after = time.monotonic() + 1.0  # the old one serves meanwhile
-            return
-        if index >= self.count:
-            return  # SIGTTOU took this index away
-        if code in _FAILED_START and not worker.ready:
+        elif worker.state is WorkerState.KILLED:
+            self._watchdog_victim_gone(worker)
+        elif replacing is not None:
+            error_log.warning(
+                "worker %d (pid %d) died (%s) while being replaced", worker.index, worker.pid, how
+            )  # its successor is starting already: that one takes over
+        elif taking_over is not None and taking_over.gentle:
+            self._replacement_failed(taking_over, how)
+        elif worker.index < self.count:  # else SIGTTOU took this index away
+            self._died(worker, code, how)
+
+    def _died(self, worker: WorkerProcess, code: int, how: str) -> None:
+        index, pid = worker.index, worker.pid
+        if code in _FAILED_START and worker.state is WorkerState.STARTING:
             error_log.error("worker %d failed to boot; stopping (see the error above)", index)
             self.exit_code = BOOT_FAILURE
             self.stop()
-            return
-        if worker.watchdog_killed:
-            error_log.warning(
-                "worker %d (pid %d) replaced after the watchdog killed it", index, pid
-            )
-            self._respawn_at[index] = time.monotonic()
             return
         error_log.warning("worker %d (pid %d) died (%s); restarting", index, pid, how)
         lived = time.monotonic() - worker.started
         self.backoff = 0.0 if lived > _YOUNG else min(_MAX_BACKOFF, self.backoff * 2 or 0.1)
         self._respawn_at[index] = time.monotonic() + self.backoff
+
+    def _watchdog_victim_gone(self, worker: WorkerProcess) -> None:
+        """A KILLED worker exited: its successor serves, or one starts now."""
+        if worker.index >= self.count:
+            return
+        error_log.warning(
+            "worker %d (pid %d) replaced after the watchdog killed it", worker.index, worker.pid
+        )
+        if not self._covered(worker.index):
+            self._respawn_at[worker.index] = time.monotonic()
+
+    def _covered(self, index: int) -> bool:
+        """Some worker serves `index`, or is about to (started, or due to be)."""
+        if index in self._respawn_at:
+            return True
+        return any(w.index == index and w.active for w in self.workers.values())
 
     def _respawn_due(self) -> None:
         if self.stopping:
@@ -373,59 +469,79 @@ class Supervisor:
                 del self._respawn_at[index]
                 self.spawn(index)
 
-    # -- replacing workers -----------------------------------------------------------------
+    # -- reading the slots ---------------------------------------------------------------
 
     def check_workers(self) -> None:
         """Read every slot: readiness, replacement requests, the watchdog, the rolling reload."""
         now = time.monotonic()
-        states = {}
+        slots = {pid: worker.slot.read() for pid, worker in self.workers.items()}
         for worker in list(self.workers.values()):
-            state = states[worker.pid] = worker.slot.read()
-            if state.ready and not worker.ready:
-                worker.ready = True
-                old = self.workers.get(worker.replaces) if worker.replaces else None
-                worker.replaces = 0
-                if old is not None and not old.retiring:
-                    self.retire(old)
+            if slots[worker.pid].ready and worker.move(WorkerState.READY):
+                self._became_ready(worker)
             if now >= worker.kill_at:
-                if worker.retiring:
-                    error_log.warning(
-                        "worker %d (pid %d) did not drain in time; killing",
-                        worker.index,
-                        worker.pid,
-                    )
-                self._kill(worker.pid, signal.SIGKILL)
-                worker.kill_at = float("inf")
+                self._kill_late(worker)
         if self.stopping:
             return
-        # One replacement at a time: a fork storm helps nobody, and the old worker serves on.
-        in_flight = any(w.replaces for w in self.workers.values())
+        self._announce()
+        self._watch_all(slots, now)
+        if not self._in_flight():
+            self._roll()
+
+    def _became_ready(self, worker: WorkerProcess) -> None:
+        record = self._replacement(new=worker)
+        if record is None:
+            return
+        self.replacements.remove(record)
+        if record.old.active:
+            self.retire(record.old, successor=worker)
+
+    def _kill_late(self, worker: WorkerProcess) -> None:
+        if worker.state is WorkerState.RETIRING:
+            error_log.warning(
+                "worker %d (pid %d) did not drain in time; killing", worker.index, worker.pid
+            )
+        self._kill(worker.pid, signal.SIGKILL)
+        worker.kill_at = _NEVER
+
+    def _announce(self) -> None:
+        """Hooks.serving, once every index first has a READY worker."""
+        if self.serving:
+            return
+        ready = {w.index for w in self.workers.values() if w.state is WorkerState.READY}
+        if ready.issuperset(range(self.count)):
+            self.serving = True
+            self.hooks.serving(self.count)
+
+    def _watch_all(self, slots: dict[int, SlotState], now: float) -> None:
+        """The watchdog for READY workers, and max_requests replacements."""
         for worker in list(self.workers.values()):
-            if worker.retiring or worker.watchdog_killed:
-                continue
-            state = states[worker.pid]
-            if worker.ready and (self.handler_timeout or self.worker_timeout):
-                self._watch(worker, state.beat, state.busy_since, state.label, now)
+            slot = slots[worker.pid]
+            if worker.state is WorkerState.READY and (self.handler_timeout or self.worker_timeout):
+                self._watch(worker, slot, now)
             if (
-                state.wants_replacement
-                and not (in_flight or worker.replaced_by or worker.watchdog_killed)
+                worker.active
+                and slot.wants_replacement
+                and self._replacement(old=worker) is None
+                and not self._in_flight()
                 and now >= self._replace_after
             ):
                 error_log.info(
                     "worker %d (pid %d) served max_requests; replacing it", worker.index, worker.pid
                 )
-                in_flight = self.replace(worker, worker.generation)
-        if in_flight:
-            return
+                self.replace(worker, worker.generation, Reason.RECYCLE)
+
+    def _roll(self) -> None:
+        """The rolling reload's next step: replace the lowest outdated index, or finish."""
         outdated = [
             w
             for w in self.workers.values()
             if w.generation < self.generation
-            and not (w.retiring or w.replaced_by or w.watchdog_killed)
+            and w.active
             and w.index < self.count
+            and self._replacement(old=w) is None
         ]
         if outdated:
-            self.replace(min(outdated, key=lambda w: w.index), self.generation)
+            self.replace(min(outdated, key=lambda w: w.index), self.generation, Reason.RELOAD)
         elif self._reloading and all(
             w.generation >= self.generation for w in self.workers.values()
         ):
@@ -438,55 +554,83 @@ class Supervisor:
                 self.generation,
             )
 
-    def replace(self, old: WorkerProcess, generation: int) -> bool:
-        """Start old's successor; `old` is retired once the successor is ready."""
+    # -- replacing workers ---------------------------------------------------------------
+
+    def replace(self, old: WorkerProcess, generation: int, why: Reason) -> bool:
+        """Start old's successor (see `Replacement`); whether it started."""
         pid = self.spawn(old.index, generation)
         if not pid:
             return False
-        self.workers[pid].replaces = old.pid
-        old.replaced_by = pid
+        self.replacements.append(Replacement(old, self.workers[pid], why, time.monotonic()))
         return True
 
-    def retire(self, worker: WorkerProcess) -> None:
+    def _replacement(
+        self, *, old: WorkerProcess | None = None, new: WorkerProcess | None = None
+    ) -> Replacement | None:
+        """The record in flight that replaces `old`, or that `new` takes over in."""
+        for record in self.replacements:
+            if record.old is old or record.new is new:
+                return record
+        return None
+
+    def _in_flight(self) -> bool:
+        """A gentle replacement is under way: a fork storm helps nobody, the old one serves."""
+        return any(record.gentle for record in self.replacements)
+
+    def _replacement_failed(self, record: Replacement, how: str) -> None:
+        """A gentle replacement's new worker died before it was READY: the old one serves on."""
+        new, old = record.new, record.old
+        if record.why is Reason.RELOAD:
+            error_log.error(
+                "reload failed: worker %d of generation %d could not start (%s; see the "
+                "error above); the workers of generation %d keep serving",
+                new.index,
+                new.generation,
+                how,
+                old.generation,
+            )
+            self.generation = old.generation
+            self._reloading = False
+        else:
+            error_log.warning("replacement worker %d (pid %d) died (%s)", new.index, new.pid, how)
+            self._replace_after = time.monotonic() + 1.0  # the old one serves meanwhile
+
+    def retire(self, worker: WorkerProcess, successor: WorkerProcess | None = None) -> None:
         """Ask a worker to drain and exit; SIGKILL it if it outlives graceful_timeout."""
-        if worker.replaced_by:
+        if not worker.move(WorkerState.RETIRING):
+            return
+        if successor is not None:
             error_log.info(
                 "worker %d (pid %d) retires: pid %d serves in its place",
                 worker.index,
                 worker.pid,
-                worker.replaced_by,
+                successor.pid,
             )
-        worker.retiring = True
         worker.slot.mark_retiring()
         worker.kill_at = time.monotonic() + self.graceful_timeout + 1.0
         self._kill(worker.pid, signal.SIGTERM)
 
-    def _watch(
-        self, worker: WorkerProcess, beat: float, busy_since: float, label: str, now: float
-    ) -> None:
+    def _watch(self, worker: WorkerProcess, slot: SlotState, now: float) -> None:
         """The watchdog: log a handler stuck past handler_timeout (with its stack, once);
         replace a worker whose loop has not beaten for worker_timeout."""
+        busy_since = slot.busy_since
         busy = now - busy_since if busy_since else 0.0
-        if (
-            self.handler_timeout
-            and busy >= self.handler_timeout
-            and worker.reported_busy != busy_since
-        ):
-            worker.reported_busy = busy_since
+        if self.handler_timeout and busy >= self.handler_timeout and worker.reported != busy_since:
+            worker.reported = busy_since
             error_log.warning(
                 "worker %d (pid %d) has been handling %r for %.1f s (handler_timeout %g s); "
                 "its stack follows",
                 worker.index,
                 worker.pid,
-                label,
+                slot.label,
                 busy,
                 self.handler_timeout,
             )
             self._kill(worker.pid, signal.SIGUSR2)
         # The loop ran until the handler started: that, or the last beat, is when it stuck.
-        stuck = now - max(beat, busy_since)
-        if self.worker_timeout and beat and stuck >= self.worker_timeout:
-            doing = f" handling {label!r}" if busy_since else ""
+        stuck = now - max(slot.beat, busy_since)
+        if self.worker_timeout and slot.beat and stuck >= self.worker_timeout:
+            doing = f" handling {slot.label!r}" if busy_since else ""
             error_log.error(
                 "worker %d (pid %d) has been stuck for %.1f s (worker_timeout %g s)%s; "
                 "replacing it",
@@ -496,12 +640,19 @@ class Supervisor:
                 self.worker_timeout,
                 doing,
             )
-            worker.watchdog_killed = True
-            if worker.reported_busy != busy_since or not busy_since:
-                self._kill(worker.pid, signal.SIGUSR2)  # its stack, before it goes
-                worker.kill_at = now + _DUMP_GRACE
-            else:
-                self._kill(worker.pid, signal.SIGKILL)
+            self._condemn(worker, dump=worker.reported != busy_since or not busy_since, now=now)
+
+    def _condemn(self, worker: WorkerProcess, *, dump: bool, now: float) -> None:
+        """KILLED: its stack first unless already printed, then SIGKILL; a successor starts
+        now unless one is starting already."""
+        worker.move(WorkerState.KILLED)
+        if dump:
+            self._kill(worker.pid, signal.SIGUSR2)
+            worker.kill_at = now + _DUMP_GRACE
+        else:
+            self._kill(worker.pid, signal.SIGKILL)
+        if self._replacement(old=worker) is None and worker.index < self.count:
+            self.replace(worker, self.generation, Reason.WATCHDOG)
 
     def _kill(self, pid: int, signum: int) -> None:
         try:
@@ -519,6 +670,8 @@ class Supervisor:
         self.stopping = True
         self.hooks.stopping()
         self._kill_at = time.monotonic() + self.graceful_timeout + 1.0
+        for worker in self.workers.values():
+            worker.move(WorkerState.RETIRING)
         self.kill_all(signal.SIGTERM)
 
     def kill_all(self, signum: int) -> None:

@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tests.ops.conftest import ROOT, Rush, http_get, wait_until
+from tests.ops.conftest import ROOT, START_TIMEOUT, Rush, http_get, wait_until
 from tests.ops.load import Load, read_response
 
 
@@ -144,6 +144,41 @@ def test_signals_reach_an_in_process_worker_harmlessly(rush):
     assert http_get(server.address, "/")[0] == 200
     server.signal(signal.SIGTERM)
     assert server.wait_exit(5) == 0, server.log
+
+
+@pytest.mark.parametrize(("workers", "how"), [(1, "(1 worker, in-process)"), (2, "(2 workers)")])
+def test_listening_is_logged_once_the_workers_accept(rush, tmp_path, workers, how):
+    gate = tmp_path / "gate"
+    server = rush(
+        "--bind",
+        "127.0.0.1:0",
+        "--workers",
+        str(workers),
+        app="tests.ops.apps.gated:app",
+        env={"GATE_FILE": str(gate)},
+        ready=None,
+    )
+    assert wait_until(lambda: server.count("startup hook waiting") == workers, START_TIMEOUT), (
+        server.log
+    )
+    assert "listening on" not in server.log  # bound, even forked, but not accepting yet
+    gate.touch()
+    server.wait_ready(workers)
+    lines = server.output.snapshot()
+    listening = [i for i, line in enumerate(lines) if "listening on" in line]
+    done = [i for i, line in enumerate(lines) if "startup hook done" in line]
+    assert len(listening) == 1 and lines[listening[0]].endswith(how), server.log
+    assert len(done) == workers and max(done) < listening[0], server.log
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_a_server_that_fails_to_boot_never_says_it_listens(rush, workers):
+    server = rush(
+        "--bind", "127.0.0.1:0", "--workers", workers, app="tests.apps.bootfail:app", ready=None
+    )
+    assert server.wait_exit(15) == 3, server.log
+    assert "database unreachable" in server.log
+    assert "listening on" not in server.log
 
 
 def _unused(*_: object) -> None:  # keep threading imported for ad-hoc debugging
