@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import inspect
 import logging
 import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
+from rush.app import Rush
 from rush.config import DEFAULTS, Config
 from rush.exceptions import ConfigError, RouteError
 
@@ -153,20 +155,61 @@ def _octal(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode like 660") from None
 
 
-def load_app(spec: str) -> Any:
-    """Import `module:attribute`, with the current directory importable like `python -m`."""
+def load_app(spec: str) -> Rush:
+    """Import `module:attribute`, with the current directory importable like `python -m`.
+
+    Anything but a Rush app is refused here, in the master before any fork, rather than
+    crashing every worker at its first request.
+    """
     module_name, _, attribute = spec.partition(":")
     if not module_name:
         raise ConfigError(f"cannot load {spec!r}: expected module:attribute")
+    attribute = attribute or "app"
     if os.getcwd() not in sys.path:
         sys.path.insert(0, os.getcwd())
     module = importlib.import_module(module_name)
     try:
-        return getattr(module, attribute or "app")
+        obj = getattr(module, attribute)
     except AttributeError:
-        raise ConfigError(
-            f"module {module_name!r} has no attribute {attribute or 'app'!r}"
-        ) from None
+        raise ConfigError(f"module {module_name!r} has no attribute {attribute!r}") from None
+    if not isinstance(obj, Rush):
+        raise ConfigError(_not_an_app(module_name, attribute, obj))
+    return obj
+
+
+def _not_an_app(module_name: str, attribute: str, obj: Any) -> str:
+    """Why `obj` cannot be served, and what the user probably meant."""
+    name = f"{module_name}:{attribute}"
+    if isinstance(obj, type) and issubclass(obj, Rush):
+        return (
+            f"{name!r} is the class {obj.__qualname__}, not an app: "
+            f"create one with {attribute} = {obj.__qualname__}()"
+        )
+    kind = type(obj)
+    type_name = (
+        kind.__qualname__
+        if kind.__module__ == "builtins"
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
+    if not callable(obj):
+        return f"{name!r} (type {type_name}) is neither a Rush app nor callable"
+    if _takes_no_arguments(obj):
+        return (
+            f"{name!r} (type {type_name}) is not a Rush app; if it is an app factory, "
+            f"call it in the module: app = {attribute}()"
+        )
+    return (
+        f"{name!r} (type {type_name}) is not a Rush app: it looks like a WSGI application, "
+        "and hosting WSGI applications is not supported yet"
+    )
+
+
+def _takes_no_arguments(obj: Any) -> bool:
+    try:
+        inspect.signature(obj).bind()
+    except (TypeError, ValueError):
+        return False
+    return True
 
 
 def configure_logging(config: Config) -> None:

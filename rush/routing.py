@@ -6,15 +6,20 @@ Facts and strategy (the shape of bottle's Router):
   says which route matched (its outer group closes last), so a request costs one regex call.
 - Static routes win over parameter routes; parameter routes match in registration order.
 - 404 vs 405 (and the `Allow` list) is worked out only on a miss.
-- Every mistake in a pattern is raised when the route is added, naming the route.
+- Every mistake in a route is raised when it is added, naming the route: a bad pattern, an
+  unknown option (a typo like `method=` would otherwise silently make a GET route), a bad
+  method list, and a handler whose signature cannot take `(request, **params)` (which would
+  otherwise register fine and answer 500 on every request).
 """
 
 from __future__ import annotations
 
+import difflib
+import inspect
 import re
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields, is_dataclass
 from typing import Any
 
 from rush.exceptions import RouteError
@@ -37,6 +42,14 @@ CONVERTERS: dict[str, tuple[str, Callable[[str], Any]]] = {
 HTTP_METHODS = frozenset(
     ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE", "CONNECT")
 )
+_TOKEN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # RFC 9110 §5.6.2
+
+#: Route options a user may pass (`endpoint` is Flask's endpoint name, stored for url_for).
+#: The app's body options (rush.bodies) are known too: their names are read from the
+#: `body_options` value that `rush.bodies.prepare_route` adds, so routing need not import bodies.
+USER_OPTIONS = frozenset(("max_body", "stream", "endpoint"))
+#: Options the app adds itself (`rush.bodies.prepare_route`), never typed by a user.
+INTERNAL_OPTIONS = frozenset(("body_options", "stream_handler"))
 
 
 @dataclass(eq=False)
@@ -111,19 +124,15 @@ class Router:
         pattern: str,
         methods: list[str] | tuple[str, ...] | frozenset[str],
         endpoint: Callable[..., Any],
+        /,
         **options: Any,
     ) -> Route:
         if not callable(endpoint):
             raise RouteError(f"route {pattern!r}: the endpoint {endpoint!r} is not callable")
-        if isinstance(methods, str):
-            raise RouteError(f"route {pattern!r}: methods must be a list, not a string")
-        upper = frozenset(m.upper() for m in methods)
-        if not upper:
-            raise RouteError(f"route {pattern!r}: no methods")
-        unknown = upper - HTTP_METHODS
-        if unknown:
-            raise RouteError(f"route {pattern!r}: unknown method(s) {', '.join(sorted(unknown))}")
+        _check_options(pattern, options)
+        upper = _check_methods(pattern, methods)
         regex, params, signature = compile_pattern(pattern)
+        _check_signature(pattern, endpoint, [name for name, _ in params])
         for method in upper:
             other = self._signatures.get((method, signature))
             if other is not None:
@@ -213,3 +222,127 @@ class Router:
 
 def _name(endpoint: Callable[..., Any]) -> str:
     return getattr(endpoint, "__qualname__", None) or repr(endpoint)
+
+
+def _suggest(word: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, [c for c in candidates if c != word], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _check_options(pattern: str, options: dict[str, Any]) -> None:
+    """Refuse an option nobody reads; `methods` is a candidate for the typo `method`."""
+    known = set(USER_OPTIONS)
+    body_options = options.get("body_options")
+    if body_options is not None and is_dataclass(body_options):
+        known.update(spec.name for spec in fields(body_options))
+    unknown = sorted(options.keys() - known - INTERNAL_OPTIONS)
+    if not unknown:
+        endpoint_name = options.get("endpoint")
+        if endpoint_name is not None and not isinstance(endpoint_name, str):
+            raise RouteError(
+                f"route {pattern!r}: endpoint must be a name (a string), not {endpoint_name!r}"
+            )
+        return
+    candidates = known | {"methods"}
+    described = ", ".join(f"{name!r}{_suggest(name, candidates)}" for name in unknown)
+    raise RouteError(
+        f"route {pattern!r}: unknown option{'s' if len(unknown) > 1 else ''} {described}; "
+        f"known: methods, {', '.join(sorted(known))}"
+    )
+
+
+def _check_methods(pattern: str, methods: Any) -> frozenset[str]:
+    """The method names, uppercased; a string, a non-string or a non-method is refused."""
+    if isinstance(methods, str):
+        raise RouteError(
+            f"route {pattern!r}: methods must be a list, not a string (use methods=[{methods!r}])"
+        )
+    if isinstance(methods, bytes) or not isinstance(methods, Iterable):
+        raise RouteError(
+            f"route {pattern!r}: methods must be a list of method names, not {methods!r}"
+        )
+    upper: set[str] = set()
+    for name in methods:
+        if not isinstance(name, str) or not _TOKEN.match(name):
+            raise RouteError(f"route {pattern!r}: {name!r} is not a method name")
+        upper.add(name.upper())
+    if not upper:
+        raise RouteError(f"route {pattern!r}: no methods")
+    unknown = sorted(upper - HTTP_METHODS)
+    if unknown:
+        described = ", ".join(f"{name}{_suggest(name, HTTP_METHODS)}" for name in unknown)
+        raise RouteError(f"route {pattern!r}: unknown method(s) {described}")
+    return frozenset(upper)
+
+
+class _Default:
+    """Shows a parameter default as `...` in error messages, whatever its repr."""
+
+    def __repr__(self) -> str:
+        return "..."
+
+
+def _describe(endpoint: Callable[..., Any], signature: inspect.Signature) -> str:
+    """`show_user(request, user_id=...)`: the handler as the user wrote it, minus annotations."""
+    empty = inspect.Parameter.empty
+    plain = [
+        p.replace(annotation=empty, default=empty if p.default is empty else _Default())
+        for p in signature.parameters.values()
+    ]
+    return f"{_name(endpoint)}{signature.replace(parameters=plain, return_annotation=empty)}"
+
+
+def _check_signature(pattern: str, endpoint: Callable[..., Any], params: list[str]) -> None:
+    """The endpoint is called as `endpoint(request, **params)`: check it can be, now."""
+    try:
+        signature = inspect.signature(endpoint)  # follows __wrapped__ (stream routes)
+    except (TypeError, ValueError):
+        return  # some builtins and C callables have no readable signature: trust them
+    problem = _signature_problem(signature, params)
+    if problem is not None:
+        raise RouteError(f"route {pattern!r}: handler {_describe(endpoint, signature)} {problem}")
+
+
+def _signature_problem(signature: inspect.Signature, params: list[str]) -> str | None:
+    """What stops a call `f(request, **params)` with this signature, or None."""
+    kind = inspect.Parameter
+    parameters = list(signature.parameters.values())
+    positional = [
+        p for p in parameters if p.kind in (kind.POSITIONAL_ONLY, kind.POSITIONAL_OR_KEYWORD)
+    ]
+    has_var_positional = any(p.kind is kind.VAR_POSITIONAL for p in parameters)
+    has_var_keyword = any(p.kind is kind.VAR_KEYWORD for p in parameters)
+    request = positional[0] if positional else None
+    if request is None and not has_var_positional:
+        return "takes no positional argument for the request"
+    by_name = {p.name: p for p in parameters if p is not request}
+    for name in params:
+        if request is not None and name == request.name:
+            return (
+                f"cannot take parameter {name!r}: that name is its first argument, "
+                "which receives the request"
+            )
+        target = by_name.get(name)
+        if target is not None and target.kind is kind.POSITIONAL_ONLY:
+            if target.default is kind.empty or not has_var_keyword:
+                return f"cannot take parameter {name!r} by keyword: it is positional-only"
+            continue  # the value goes to **kwargs; the positional-only one keeps its default
+        named = target is not None and target.kind in (
+            kind.POSITIONAL_OR_KEYWORD,
+            kind.KEYWORD_ONLY,
+        )
+        if not named and not has_var_keyword:
+            return f"cannot take parameter {name!r}"
+    missing = [
+        p.name
+        for p in parameters
+        if p is not request
+        and p.default is kind.empty
+        and p.kind not in (kind.VAR_POSITIONAL, kind.VAR_KEYWORD)
+        and (p.kind is kind.POSITIONAL_ONLY or p.name not in params)
+    ]
+    if missing:
+        listed = ", ".join(repr(name) for name in missing)
+        supplied = f" (it supplies {', '.join(repr(n) for n in params)})" if params else ""
+        return f"requires {listed}, which the route does not supply{supplied}"
+    return None

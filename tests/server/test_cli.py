@@ -36,6 +36,66 @@ def test_a_bad_route_pattern_is_reported_at_startup():
 
 
 @pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "tests.apps.badhandler:app",
+            "rush: error: route '/users/<int:id>': handler show_user(request, user_id) "
+            "cannot take parameter 'id'",
+        ),
+        (
+            "tests.apps.badoption:app",
+            "rush: error: route '/submit': unknown option 'method' (did you mean 'methods'?)",
+        ),
+    ],
+)
+def test_a_route_mistake_is_reported_at_startup(spec, message):
+    result = run_rush(spec, *BIND)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        (
+            "tests.apps.notrush:wsgi_app",
+            "rush: error: 'tests.apps.notrush:wsgi_app' (type function) is not a Rush app: it "
+            "looks like a WSGI application, and hosting WSGI applications is not supported yet",
+        ),
+        (
+            "tests.apps.notrush:flaskish",
+            "rush: error: 'tests.apps.notrush:flaskish' (type tests.apps.notrush.Flaskish) is not "
+            "a Rush app: it looks like a WSGI application",
+        ),
+        (
+            "tests.apps.notrush:settings",
+            "rush: error: 'tests.apps.notrush:settings' (type dict) is neither a Rush app nor "
+            "callable",
+        ),
+        (
+            "tests.apps.notrush",
+            "rush: error: 'tests.apps.notrush:app' is the class Rush, not an app: create one "
+            "with app = Rush()",
+        ),
+        (
+            "tests.apps.notrush:create_app",
+            "if it is an app factory, call it in the module: app = create_app()",
+        ),
+    ],
+)
+def test_an_object_that_is_not_a_rush_app_is_refused_before_any_fork(spec, message):
+    result = run_rush(spec, *BIND)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "listening on" not in result.stderr
+
+
+@pytest.mark.parametrize(
     ("args", "message"),
     [
         (("--workers", "0"), "workers: must be at least 1"),
