@@ -72,7 +72,7 @@ def connect(name: str) -> Connection:
     """A Connection of a worker serving the demo app whose socket always reads `name`."""
     app.prepare()
     loop = EventLoop()
-    for watcher in app.start_watchers():  # as a worker does: inotify keeps the file cache fresh
+    for watcher in app.watchers():  # as a worker does: inotify keeps the file cache fresh
         loop.register(watcher.fileno(), watcher)
     ctx = ServerContext(loop, app, Limits(), 10.0, 5.0, 30.0, 1 << 20)
     left, _ = socket.socketpair()  # a real descriptor for epoll; never read or written

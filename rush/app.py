@@ -1,9 +1,18 @@
-"""The application object: routes, hooks, error handling, and turning return values into bytes.
+"""The application object: routes, hooks, error handling, and turning return values into answers.
 
-`Rush.handle(request)` is the seam the server calls: it never raises (except SystemExit and
-KeyboardInterrupt) and returns the complete response bytes. It knows nothing of sockets.
-Hot path: one route lookup, the handler, one `render` call. Hooks, error handlers and the
-`Response` object are only paid for by apps and requests that use them.
+The server sees a Rush app only through the methods of its `Handler` protocol
+(rush.server.connection): `prepare` in the master; `startup`, `watchers`, `shutdown` in each
+worker; per request `body_plan` (for a head that announces a body) and `handle`, which takes
+the parsed message and returns an answer (status, header lines, body) that the server frames.
+It knows nothing of sockets and never spells the wire format.
+
+One catch point per error family: `handle` never raises (except SystemExit and
+KeyboardInterrupt). An HTTPError becomes its page or the registered handler's answer; anything
+else a handler, hook, error handler or return value does wrong is logged once with its
+traceback, naming the handler, and answered 500. A value that must not be sent (a status
+outside 100..599, CR/LF/NUL or non-latin-1 in a header) is refused while the answer is built.
+Hot path: one route lookup, the handler, one tuple. Hooks, error handlers and the `Response`
+object are only paid for by apps and requests that use them.
 """
 
 from __future__ import annotations
@@ -18,18 +27,16 @@ from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, pre
 from rush.exceptions import ConfigError, HTTPError, reason_phrase
 from rush.fileresponse import FileResponse
 from rush.protocol import RequestMessage
-from rush.request import Request, _decode_path
-from rush.response import (
-    CONTENT_HTML,
-    CONTENT_JSON,
-    Response,
-    connection_line,
-    dump_json,
+from rush.protocol.parser import BodyPlan
+from rush.protocol.writer import (
+    Answer,
+    InvalidAnswer,
+    check_status,
+    encode_fields,
     has_no_body,
-    render,
-    render_header_lines,
-    status_prefix,
 )
+from rush.request import Request, decode_path
+from rush.response import HTML_LINE, JSON_LINE, Response, dump_json
 from rush.routing import Route, Router
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
 
@@ -97,9 +104,9 @@ class Rush:
         self.after_request_funcs: list[Callable[[Request, Response], Response | None]] = []
         self.startup_funcs: list[Callable[[], Any]] = []
         self.shutdown_funcs: list[Callable[[], Any]] = []
-        # GET target -> (status prefix, the rest after Date/Connection): whole answers
-        # rendered at startup, which the connection sends without building a Request.
-        self._prerendered: dict[bytes, tuple[bytes, bytes]] = {}
+        # GET target -> answer: fixed answers the server may pre-render at startup and send
+        # without building a Request.
+        self._prerendered: dict[bytes, Answer] = {}
         #: Files: static folders, send_file, and this process's cache of small files.
         self.static_files = StaticFiles.for_app(import_name, file_cache_threshold, file_cache_bytes)
         if static_folder is not None:
@@ -134,6 +141,7 @@ class Rush:
         path: str,
         endpoint: Handler,
         methods: list[str] | tuple[str, ...] | None = None,
+        /,
         **options: Any,
     ) -> Route:
         endpoint = prepare_route(self.body_options, endpoint, options)
@@ -168,7 +176,13 @@ class Rush:
             raise ConfigError(f"redirect {path!r}: {status} is not a redirect status")
         if any(ch in location for ch in "\r\n\x00"):
             raise ConfigError(f"redirect {path!r}: the location contains a control character")
+        if "<" in path:
+            raise ConfigError(f"redirect {path!r}: a redirect path takes no parameters")
         response = Response(b"", status, {"Location": location}, content_type="")
+        try:
+            answer = response.answer()
+        except InvalidAnswer as exc:
+            raise ConfigError(f"redirect {path!r}: {exc}") from None
 
         def redirect_endpoint(request: Request) -> Response:
             return response
@@ -176,8 +190,7 @@ class Rush:
         redirect_endpoint.__qualname__ = f"redirect({path!r} -> {location!r})"
         route = self.add_route(path, redirect_endpoint, ["GET"])
         if route.is_static:
-            rest = f"Location: {location}\r\nContent-Length: 0\r\n\r\n".encode("latin-1")
-            self._prerendered[path.encode("utf-8")] = (status_prefix(status), rest)
+            self._prerendered[path.encode("utf-8")] = answer
 
     def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
         """Handle an HTTP status (`404`) or an exception class; called as f(request, error)."""
@@ -215,60 +228,91 @@ class Rush:
         self.shutdown_funcs.append(func)
         return func
 
-    # -- what the server asks ------------------------------------------------------------
+    # -- what the server asks (the Handler protocol of rush.server.connection) -----------
 
-    def prerendered(self) -> dict[bytes, tuple[bytes, bytes]]:
-        """Answers the server may send without calling the app (none when hooks exist)."""
+    def prerendered(self) -> dict[bytes, Answer]:
+        """GET targets whose answer never changes, which the server may pre-render once and
+        send without calling the app (none when hooks exist: they must see every request)."""
         if self.before_request_funcs or self.after_request_funcs:
             return {}
         return self._prerendered
 
-    def body_limit_for(self, message: RequestMessage, default: int) -> int:
-        """The body limit for a request: its route's `max_body`, else the app's, else default."""
-        limit = self.max_body if self.max_body is not None else default
-        if not self._route_body_limits:
-            return limit  # PERF: no route has its own limit: no routing per request body
-        path = _decode_path(message.target.partition(b"?")[0])
-        found = self.router.match(message.method, path)
-        if found is not None:
-            route_limit = found[0].options.get("max_body")
-            if route_limit is not None:
-                return route_limit
-        return limit
+    def startup(self) -> None:
+        """In each worker after the fork: the `on_startup` hooks."""
+        for hook in self.startup_funcs:
+            hook()
 
-    def open_body(self, message: RequestMessage) -> Any:
-        """A sink for a request body the app does not want in memory; None keeps it there.
+    def shutdown(self) -> None:
+        """In each worker before it exits: the `on_shutdown` hooks; one failing is logged
+        and the others still run."""
+        for hook in self.shutdown_funcs:
+            try:
+                hook()
+            except Exception:
+                error_log.exception("shutdown hook %s failed", _name(hook))
 
-        Called when a request head with a body has arrived: a stream route gets its generator
-        driven, a body above `spool_threshold` (or chunked) is spooled or parsed as a form.
+    def body_plan(self, message: RequestMessage, default_limit: int) -> BodyPlan:
+        """What to do with the body a request head announces, decided once per head and after
+        the parser returned: the limit (the route's `max_body`, else the app's, else
+        `default_limit`), a sink for a body the app does not want in memory (a stream route's
+        generator is primed here, its before_request hooks run here), and whether the answer
+        needs the body at all (not when no route takes the request).
         """
+        limit = self.max_body if self.max_body is not None else default_limit
         length = message.content_length
-        if length is not None and length <= self._body_in_memory:
-            return None  # PERF: a small body of a known length costs one compare here
-        path = _decode_path(message.target.partition(b"?")[0])
-        return open_sink(self, message, self.router.match(message.method, path), Request)
+        small = length is not None and length <= self._body_in_memory
+        if small and not self._route_body_limits and not message.expect_continue:
+            return limit, None, True  # PERF: a small body of a known length: no routing
+        path = decode_path(message.target.partition(b"?")[0])
+        found = self.router.match(message.method, path)
+        if found is None:
+            return limit, None, False
+        route_limit = found[0].options.get("max_body")
+        if route_limit is not None:
+            limit = route_limit
+        if small or (length is not None and length > limit):
+            return limit, None, True
+        return limit, open_sink(self, message, found, Request), True
 
-    def handle(self, request: Request) -> bytes:
-        """Answer one request with complete response bytes. Never raises for app errors."""
-        method = request.method
-        head_only = method == "HEAD"
+    def handle(self, message: RequestMessage, remote_addr: str | None, scheme: str) -> Answer:
+        """Answer one complete request message. Never raises for app errors."""
+        store = message.body_sink
+        if type(store) is StreamSink:
+            request = store.request  # built when its head arrived: one Request per request
+            request.remote_addr = remote_addr
+            request.body_store = store
+        else:
+            parts = message.body_parts  # PERF: message.take_body() inlined
+            request = Request(
+                message.method,
+                message.target,
+                message.headers,
+                (parts[0] if len(parts) == 1 else b"".join(parts)) if parts else b"",
+                message.version,
+                message.keep_alive,
+                remote_addr,
+            )
+            if store is not None:
+                request.body_store = store
+        if scheme != "http":
+            request.scheme = scheme
         try:
             if self.before_request_funcs:
                 rv = self._run_before_hooks(request)
                 if rv is not None:
-                    return self._finish(request, rv, head_only, 200)
-            found = self.router.match(method, request.path)
+                    return self._finish(request, rv, 200)
+            found = self.router.match(request.method, request.path)
             if found is None:
                 found = self._match_fallback(request)
             route, args = found
             request.route = route
             request.view_args = args
             rv = route.endpoint(request, **args) if args else route.endpoint(request)
-            return self._finish(request, rv, head_only, 200)
+            return self._finish(request, rv, 200)
         except HTTPError as error:
-            return self._finish_error(request, error, head_only)
+            return self._answer_error(request, error)
         except Exception as error:
-            return self._finish_exception(request, error, head_only)
+            return self._answer_exception(request, error)
 
     # -- the miss path -------------------------------------------------------------------
 
@@ -300,41 +344,48 @@ class Rush:
                 return rv
         return None
 
-    # -- turning return values into bytes ------------------------------------------------
+    # -- turning return values into answers ----------------------------------------------
 
-    def _finish(self, request: Request, rv: Any, head_only: bool, status: int) -> bytes:
-        # PERF: the common return types render straight to bytes, no Response object.
+    def _finish(self, request: Request, rv: Any, status: int) -> Answer:
+        # PERF: the common return types become an answer straight away, no Response object.
         if not self.after_request_funcs:
             body, code, kind = rv, status, type(rv)
             if kind is tuple and len(rv) == 2 and type(rv[1]) is int:
                 body, code = rv  # `return "not here", 404` and the like
                 kind = type(body)
+                if not 100 <= code <= 599:
+                    check_status(code)  # raises: never sent
             elif kind is FileResponse:
-                return rv.answer(request, head_only)  # type: ignore[no-any-return]
-            if kind is str or kind is bytes:
-                return render(
-                    code,
-                    body.encode() if kind is str else body,
-                    CONTENT_HTML,
-                    b"",
-                    connection_line(request.keep_alive, request.http_version),
-                    head_only,
-                )
+                return rv.answer_for(request)  # type: ignore[no-any-return]
+            if kind is str:
+                return code, HTML_LINE, body.encode()
+            if kind is bytes:
+                return code, HTML_LINE, body
             if kind is dict or kind is list:
-                return render(
-                    code,
-                    dump_json(body),
-                    CONTENT_JSON,
-                    b"",
-                    connection_line(request.keep_alive, request.http_version),
-                    head_only,
-                )
+                return code, JSON_LINE, dump_json(body)
         response = self.make_response(rv, status)
-        for hook in self.after_request_funcs:
-            response = hook(request, response) or response
+        if self.after_request_funcs:
+            try:
+                response = self._run_after_hooks(request, response)
+            except Exception as error:
+                # Logged once here: the error page is sent without running them again.
+                self._log_failure(request, error, "an after_request hook failed")
+                return self._plain_error(request, HTTPError(500))
         if isinstance(response, FileResponse):
-            return response.answer(request, head_only)  # type: ignore[return-value]
-        return response.render(request.keep_alive, request.http_version, head_only)
+            return response.answer_for(request)
+        return response.answer()
+
+    def _run_after_hooks(self, request: Request, response: Response) -> Response:
+        for hook in self.after_request_funcs:
+            rv = hook(request, response)
+            if rv is not None:
+                if not isinstance(rv, Response):
+                    raise TypeError(
+                        f"after_request hook {_name(hook)} returned {type(rv).__name__}, "
+                        "not a Response (or None)"
+                    )
+                response = rv
+        return response
 
     def make_response(self, rv: Any, status: int = 200) -> Response:
         """Any allowed handler return value as a Response (Flask's rules)."""
@@ -355,41 +406,68 @@ class Rush:
                     body.headers[name] = value
                 return body
             return Response(body, second, headers)
-        return Response(rv, status)
+        if isinstance(rv, (str, bytes, bytearray, memoryview, dict, list)):
+            return Response(rv, status)  # type: ignore[arg-type]
+        if hasattr(rv, "__next__"):
+            return Response(rv, status)  # a generator or iterator: a streamed body
+        raise TypeError(f"a handler returned {type(rv).__name__}, which is not a response")
 
-    def _finish_error(self, request: Request, error: HTTPError, head_only: bool) -> bytes:
-        handler = self.error_handlers.get(error.status) or self._class_handler(error)
-        if handler is not None:
-            try:
-                return self._finish(request, handler(request, error), head_only, error.status)
-            except Exception as inner:
-                if isinstance(inner, HTTPError) and inner is not error:
-                    return self._default_error(request, inner, head_only)
-                error_log.exception("error handler for %s failed", error.status)
-                return self._default_error(request, HTTPError(500), head_only)
-        return self._default_error(request, error, head_only)
+    # -- errors: one catch point each ----------------------------------------------------
 
-    def _finish_exception(self, request: Request, error: Exception, head_only: bool) -> bytes:
+    def _answer_error(self, request: Request, error: HTTPError) -> Answer:
+        """An HTTPError raised on purpose: its response, its handler's answer or its page."""
+        status = error.status
+        if type(status) is not int or not 100 <= status <= 599:
+            return self._answer_exception(
+                request, InvalidAnswer(f"abort({status!r}): need an int status in 100..599")
+            )
+        handler = None
+        try:
+            if error.response is not None:
+                return self._finish(request, error.response, status)
+            handler = self.error_handlers.get(status) or self._class_handler(error)
+            if handler is not None:
+                return self._finish(request, handler(request, error), status)
+            return self._default_error(request, error)
+        except HTTPError as inner:
+            if inner is not error and type(inner.status) is int and 400 <= inner.status <= 599:
+                return self._plain_error(request, inner)
+            self._log_failure(request, inner, f"the answer to {status} failed")
+        except Exception as failure:
+            what = f"error handler {_name(handler)}" if handler is not None else "the answer"
+            self._log_failure(request, failure, f"{what} for {status} failed")
+        return self._plain_error(request, HTTPError(500))
+
+    def _answer_exception(self, request: Request, error: Exception) -> Answer:
+        """A bug in user code (or a value that must not be sent): logged once, then 500."""
         handler = self._class_handler(error)
         if handler is not None:
             try:
-                return self._finish(request, handler(request, error), head_only, 500)
+                return self._finish(request, handler(request, error), 500)
             except HTTPError as http_error:
-                return self._finish_error(request, http_error, head_only)
-            except Exception:
-                error_log.exception("error handler for %s failed", type(error).__name__)
+                return self._answer_error(request, http_error)
+            except Exception as failure:
+                self._log_failure(request, error, "unhandled exception")
+                self._log_failure(request, failure, f"its error handler {_name(handler)} failed")
         else:
-            error_log.error(
-                "unhandled exception in %s %s", request.method, request.path, exc_info=error
-            )
+            self._log_failure(request, error, "unhandled exception")
         server_error = HTTPError(500)
         handler = self.error_handlers.get(500)
-        if handler is not None:
-            try:
-                return self._finish(request, handler(request, server_error), head_only, 500)
-            except Exception:
-                error_log.exception("error handler for 500 failed")
-        return self._default_error(request, server_error, head_only)
+        try:
+            if handler is not None:
+                return self._finish(request, handler(request, server_error), 500)
+            return self._default_error(request, server_error)
+        except Exception as failure:
+            what = f"error handler {_name(handler)}" if handler is not None else "the 500 page"
+            self._log_failure(request, failure, f"{what} for 500 failed")
+        return self._plain_error(request, server_error)
+
+    def _log_failure(self, request: Request, error: BaseException, what: str) -> None:
+        route = request.route
+        where = f" (handler {_name(route.endpoint)})" if route is not None else ""
+        error_log.error(
+            "%s in %s %s%s: %s", what, request.method, request.path, where, error, exc_info=error
+        )
 
     def _class_handler(self, error: BaseException) -> Handler | None:
         for cls in type(error).__mro__:
@@ -398,21 +476,25 @@ class Rush:
                 return handler
         return None
 
-    def _default_error(self, request: Request, error: HTTPError, head_only: bool) -> bytes:
+    def _default_error(self, request: Request, error: HTTPError) -> Answer:
+        """The default page; through the after_request hooks when there are some."""
+        if not self.after_request_funcs:
+            return self._plain_error(request, error)
         status = error.status
         body = b"" if has_no_body(status) else error_page(status, error.message)
-        if self.after_request_funcs:
-            response = Response(body, status, error.headers)
-            return self._finish(request, response, head_only, status)
-        extra = render_header_lines(error.headers.items()) if error.headers else b""
-        return render(
-            status,
-            body,
-            CONTENT_HTML,
-            extra,
-            connection_line(request.keep_alive, request.http_version),
-            head_only,
-        )
+        return self._finish(request, Response(body, status, error.headers), status)
+
+    def _plain_error(self, request: Request, error: HTTPError) -> Answer:
+        """The default page with no user code involved: this cannot fail."""
+        status = error.status
+        body = b"" if has_no_body(status) else error_page(status, error.message)
+        lines = HTML_LINE
+        if error.headers:
+            try:
+                lines += encode_fields(error.headers.items())
+            except InvalidAnswer as exc:
+                self._log_failure(request, exc, f"headers of the {status} page dropped")
+        return status, lines, body
 
     # -- files ---------------------------------------------------------------------------
 
@@ -461,7 +543,7 @@ class Rush:
         """Read files (or the files below directories) into the cache now, in the master."""
         return self.static_files.preload(paths)
 
-    def start_watchers(self) -> list[Any]:
+    def watchers(self) -> list[Any]:
         """Called by each worker after the fork: objects with fileno() / on_readable() for
         its event loop (the inotify watcher that keeps the file cache fresh)."""
         return self.static_files.start_watching()  # type: ignore[return-value]
@@ -504,3 +586,9 @@ def error_page(status: int, message: str | None = None) -> bytes:
     if message:
         text += f"<p>{html.escape(message)}</p>\n"
     return text.encode("utf-8")
+
+
+def _name(func: Any) -> str:
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or repr(func)
+    return f"{module}.{name}" if module else name

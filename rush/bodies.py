@@ -5,8 +5,9 @@ loop as it arrives), multipart forms, stream handlers, and the body options. A s
 never block waiting for bytes and never raise into the connection: an error (a malformed form,
 a full disk, a handler's exception) is remembered, the rest of the body is dropped, and the
 error is raised when the handler reads the form or body (for a stream handler, when the
-request is handled). A form limit (413) also lowers the message's body limit, so the parser
-refuses the excess at once (see MultipartSink).
+request is handled). A form limit (413) is also reported by `write`'s return value, so the
+connection refuses the excess at once (see MultipartSink). Sinks are opened and fed by the
+connection after the parser returned, never from inside its callbacks.
 
 Facts and strategy:
 - A request has at most one temporary file (rush.uploads.Spool), created when the first byte
@@ -238,12 +239,13 @@ class SpoolSink:
         self.options = options
         self._error: Exception | None = None
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         if self._error is None:
             try:
                 self.spool.append(chunk)
             except Exception as error:
                 self._fail(error)
+        return False
 
     def finish(self) -> None:
         if self._error is None:
@@ -281,17 +283,16 @@ class SpoolSink:
 class MultipartSink:
     """A multipart/form-data body parsed as it arrives; its raw bytes are not kept.
 
-    A form limit (413) crossed while the body arrives lowers the message's body limit to what
-    has arrived, so the parser refuses the next body bytes with its own 413 and the connection
-    answers at once and closes: the excess is never read. (Crossed in the last bytes, the 413
-    comes from the handler's access to the form.) A malformed body (400) is read to its end
-    and dropped, so the connection can go on after the answer.
+    A form limit (413) crossed while the body arrives makes `write` return True, so the
+    connection answers 413 at once and closes: the excess is never read. (Crossed in the last
+    bytes, the 413 comes from the handler's access to the form.) A malformed body (400) is
+    read to its end and dropped, so the connection can go on after the answer.
     """
 
-    __slots__ = ("_parser", "_collector", "_spool", "_error", "_message")
+    __slots__ = ("_parser", "_collector", "_spool", "_error", "_refused")
 
     def __init__(self, content_type: str, options: BodyOptions, message: Any = None) -> None:
-        self._message = message  # the RequestMessage whose body this is, if any
+        self._refused = False
         self._spool = Spool(0, options.spool_dir)
         # A body announced above the threshold sends its files to the temporary file from
         # their first byte; a chunked one keeps them in memory until the threshold.
@@ -310,12 +311,13 @@ class MultipartSink:
         except MultipartError as error:
             self._error = _as_http_error(error)
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         if self._error is None:
             try:
                 self._parser.feed(chunk)  # type: ignore[union-attr]
             except Exception as error:
                 self._fail(error)
+        return self._refused
 
     def finish(self) -> None:
         if self._error is None:
@@ -331,9 +333,7 @@ class MultipartSink:
         self._parser = None
         self._collector = FormCollector(DEFAULT_OPTIONS, None)
         self._spool.close()
-        message = self._message
-        if message is not None and getattr(self._error, "status", None) == 413:
-            message.body_limit = message.body_size  # the parser answers 413 at the next bytes
+        self._refused = getattr(self._error, "status", None) == 413
 
     def close(self) -> None:
         self._spool.close()
@@ -386,7 +386,7 @@ class StreamSink:
         except Exception as error:
             self._error = error
 
-    def write(self, chunk: bytes) -> None:
+    def write(self, chunk: bytes) -> bool:
         generator = self._generator
         if generator is not None:
             try:
@@ -397,6 +397,7 @@ class StreamSink:
             except Exception as error:
                 self._generator = None
                 self._error = error
+        return False
 
     def finish(self) -> None:
         pass  # the final b"" is sent by `respond`, in the app's error handling

@@ -7,26 +7,34 @@ it is logged with its traceback and answered 500.
 
 from __future__ import annotations
 
-from http import HTTPStatus
-from typing import NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
-_PHRASES = {status.value: status.phrase for status in HTTPStatus}
+from rush.protocol.writer import reason_phrase
 
+if TYPE_CHECKING:
+    from rush.response import Response
 
-def reason_phrase(status: int) -> str:
-    return _PHRASES.get(status, "Unknown")
+__all__ = ["BadRequestKeyError", "ConfigError", "HTTPError", "RouteError", "abort", "reason_phrase"]
 
 
 class HTTPError(Exception):
-    """An error response: `abort(404)` raises one; error handlers receive it."""
+    """An error response: `abort(404)` raises one; error handlers receive it.
+
+    `response`, when set (`abort(some_response)`), is the answer itself, as in Flask.
+    """
 
     def __init__(
-        self, status: int = 500, message: str | None = None, headers: dict[str, str] | None = None
+        self,
+        status: int = 500,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        response: Response | None = None,
     ) -> None:
         super().__init__(status, message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.response = response
 
     def __str__(self) -> str:
         # PERF: built on demand; a 404 is raised on every miss and rarely printed.
@@ -44,8 +52,16 @@ class BadRequestKeyError(HTTPError, KeyError):
     __str__ = HTTPError.__str__
 
 
-def abort(status: int, message: str | None = None) -> NoReturn:
-    """Stop the handler and answer `status` (rendered by the app's error handling)."""
+def abort(status: int | Any, message: str | None = None) -> NoReturn:
+    """Stop the handler and answer `status` (rendered by the app's error handling), or
+    answer a Response as it is: `abort(Response("teapot", status=418))`, as in Flask.
+
+    A status that is not an int in 400..599 is a bug in the caller: the request is answered
+    500 and the mistake logged, never sent.
+    """
+    if hasattr(status, "answer") and hasattr(status, "status"):
+        response = cast("Response", status)
+        raise HTTPError(response.status, message, response=response)
     raise HTTPError(status, message)
 
 

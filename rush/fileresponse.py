@@ -2,9 +2,10 @@
 
 `FileResponse` is what `send_file`, `send_from_directory` and static folders return. It is a
 `Response` (so `after_request` hooks and `(response, status, headers)` tuples work) whose
-bytes are made only in `answer()`, once the request's headers are known: the app calls it
-instead of `Response.render`. It must not resolve paths or touch the cache (`rush.static`
-does), nor sockets: a large body leaves as a `FileBody` the connection sends with sendfile.
+answer is made only in `answer_for(request)`, once the request's headers are known. It must
+not resolve paths or touch the cache (`rush.static` does), nor sockets, nor spell framing: a
+small body is bytes kept in the cache, a large one a `FileBody` the connection sends with
+sendfile, and the server's writer adds the status line and `Content-Length`.
 
 RFC 9110 rules followed: §13.2.2 order of preconditions (If-None-Match, else
 If-Modified-Since, for GET and HEAD only; a match is 304 without content), §14.2 Range on GET
@@ -23,19 +24,8 @@ from typing import Any
 from urllib.parse import quote
 
 from rush.datastructures import Headers
-from rush.response import (
-    FileBody,
-    Response,
-    connection_line,
-    date_line,
-    render_header_lines,
-    status_prefix,
-)
-
-_P200 = status_prefix(200)
-_P206 = status_prefix(206)
-_P304 = status_prefix(304)
-_P416 = status_prefix(416)
+from rush.protocol.writer import Answer, FileBody, StreamBody, encode_fields
+from rush.response import Response
 
 # The types browsers care about, fixed here so answers do not depend on /etc/mime.types.
 _TYPES = {
@@ -99,18 +89,19 @@ def disposition_line(filename: str, attachment: bool = True) -> bytes:
 
 
 def _header_line(name: str, value: str) -> bytes:
-    if any(ch in value for ch in "\r\n\x00"):
-        raise ValueError(f"{name} value contains a control character")
-    return f"{name}: {value}\r\n".encode("latin-1", "replace")
+    # A file name may hold any character: what latin-1 cannot spell becomes "?".
+    return encode_fields(((name, value.encode("latin-1", "replace").decode("latin-1")),))
 
 
 # -- one representation of a file ----------------------------------------------------------
 
 
 class Representation:
-    """One encoding of a file: its validators and, when small, its whole answer tail."""
+    """One encoding of a file: its validators and header lines and, when small, its bytes."""
 
-    __slots__ = ("encoding", "size", "mtime", "etag", "common", "validators", "full", "start", "fd")
+    __slots__ = (
+        "encoding", "size", "mtime", "etag", "common", "validators", "body", "fd", "memo",
+    )  # fmt: skip
 
     def __init__(self, encoding: str | None, size: int, mtime: int, etag: bytes, vary: bool):
         self.encoding = encoding
@@ -124,9 +115,10 @@ class Representation:
         self.common = b"Accept-Ranges: bytes\r\n" + self.validators
         if encoding:
             self.common += b"Content-Encoding: %s\r\n" % encoding.encode()
-        #: Header lines from Accept-Ranges to the blank line, then the body (small files).
-        self.full: bytes | None = None
-        self.start = 0  # where the body begins in `full`
+        self.body: bytes | None = None  # the whole content, for small files
+        # PERF: (type line, lines, all header lines) of the last answer: the same two line
+        # objects come with every send_file of a file, so the joined lines are kept.
+        self.memo: tuple[bytes, bytes, bytes] = (b"", b"", b"")
         self.fd: int | None = None  # an open descriptor (large files, until answered)
 
     @classmethod
@@ -134,9 +126,7 @@ class Representation:
         cls, encoding: str | None, body: bytes, st: os.stat_result, etag: str, vary: bool
     ) -> Representation:
         rep = cls(encoding, len(body), int(st.st_mtime), etag.encode(), vary)
-        head = rep.common + b"Content-Length: %d\r\n\r\n" % len(body)
-        rep.full = head + body
-        rep.start = len(head)
+        rep.body = body
         return rep
 
     @classmethod
@@ -292,7 +282,7 @@ _WANTED_LENGTHS = frozenset((13, 17, 5, 8, 15))
 
 
 class FileResponse(Response):
-    """A file answer; `answer(request, head_only)` turns it into bytes or a FileBody."""
+    """A file answer; `answer_for(request)` chooses the representation, status and body."""
 
     __slots__ = ("resource", "ctype", "lines", "_extra")
 
@@ -316,24 +306,23 @@ class FileResponse(Response):
 
     headers = property(_get_headers, _set_headers)  # type: ignore[assignment]
 
-    def render(self, keep_alive: bool, http_version: str, head_only: bool = False) -> bytes:
-        raise TypeError("a FileResponse is answered with answer(request, head_only)")
+    def answer(self) -> Answer:
+        raise TypeError("a FileResponse is answered with answer_for(request)")
 
-    def answer(self, request: Any, head_only: bool) -> bytes | FileBody:
-        conn = connection_line(request.keep_alive, request.http_version)
+    def answer_for(self, request: Any) -> Answer:
         ctype = self.ctype
         lines = self.lines
         if self.content_type is not None:
             ctype = content_type_line("", self.content_type)
         if self._extra is not None:
-            lines += render_header_lines(self._extra.items())
+            lines += encode_fields(self._extra.items())
         resource = self.resource
         reps = resource.reps
         rep = reps[0]
         status = self.status
         method = request.method
         if status != 200 or not (method == "GET" or method == "HEAD"):
-            return self._send(rep, status, conn, ctype + lines, head_only or status == 304)
+            return self._send(rep, status, ctype + lines, method == "HEAD")
         inm = ims = ranges = if_range = accept = None
         for name, value in request.raw_headers:
             if len(name) not in _WANTED_LENGTHS:
@@ -359,74 +348,50 @@ class FileResponse(Response):
                 fresh = since is not None and rep.mtime <= since
             if fresh:
                 resource.close_files()
-                return b"".join((_P304, date_line.value, conn, lines, rep.validators, b"\r\n"))
+                return 304, lines + rep.validators, b""
         if ranges is not None and method == "GET":
             if if_range is None or if_range_matches(if_range, rep):
                 span = parse_range(ranges, rep.size)
                 if span is False:
                     resource.close_files()
-                    return b"%s%s%s%sContent-Range: bytes */%d\r\nContent-Length: 0\r\n\r\n" % (
-                        _P416,
-                        date_line.value,
-                        conn,
-                        rep.common,
-                        rep.size,
-                    )
+                    return 416, rep.common + b"Content-Range: bytes */%d\r\n" % rep.size, b""
                 if span is not None:
-                    return self._send_range(rep, span, conn, ctype + lines)  # type: ignore[arg-type]
-        return self._send(rep, 200, conn, ctype + lines, head_only)
+                    return self._send_range(rep, span, ctype + lines)  # type: ignore[arg-type]
+        body = rep.body
+        if body is not None:  # PERF: the cached file, without a call
+            memo = rep.memo
+            if memo[0] is not ctype or memo[1] is not lines:
+                memo = rep.memo = (ctype, lines, ctype + lines + rep.common)
+            return 200, memo[2], body
+        return self._send(rep, 200, ctype + lines, method == "HEAD")
 
-    def _send(
-        self, rep: Representation, status: int, conn: bytes, lines: bytes, head_only: bool
-    ) -> bytes | FileBody:
-        prefix = _P200 if status == 200 else status_prefix(status)
-        full = rep.full
-        if full is not None:
-            return b"".join(
-                (prefix, date_line.value, conn, lines, full[: rep.start] if head_only else full)
-            )
-        head = b"%s%s%s%s%sContent-Length: %d\r\n\r\n" % (
-            prefix,
-            date_line.value,
-            conn,
-            lines,
-            rep.common,
-            rep.size,
-        )
-        return self._file_body(rep, head, 0, rep.size, head_only)
+    def _send(self, rep: Representation, status: int, lines: bytes, head_only: bool) -> Answer:
+        lines += rep.common
+        body = rep.body
+        if body is not None:
+            return status, lines, body
+        return status, lines, self._file_body(rep, 0, rep.size, head_only)
 
-    def _send_range(
-        self, rep: Representation, span: tuple[int, int], conn: bytes, lines: bytes
-    ) -> bytes | FileBody:
+    def _send_range(self, rep: Representation, span: tuple[int, int], lines: bytes) -> Answer:
         first, last = span
         count = last - first + 1
-        head = b"%s%s%s%s%sContent-Range: bytes %d-%d/%d\r\nContent-Length: %d\r\n\r\n" % (
-            _P206,
-            date_line.value,
-            conn,
-            lines,
-            rep.common,
-            first,
-            last,
-            rep.size,
-            count,
-        )
-        full = rep.full
-        if full is not None:
-            start = rep.start + first
-            return head + full[start : start + count]
-        return self._file_body(rep, head, first, count, False)
+        lines += rep.common + b"Content-Range: bytes %d-%d/%d\r\n" % (first, last, rep.size)
+        body = rep.body
+        if body is not None:
+            return 206, lines, body[first : first + count]
+        return 206, lines, self._file_body(rep, first, count, False)
 
     def _file_body(
-        self, rep: Representation, head: bytes, offset: int, count: int, head_only: bool
-    ) -> bytes | FileBody:
+        self, rep: Representation, offset: int, count: int, head_only: bool
+    ) -> FileBody | StreamBody | bytes:
         resource = self.resource
         if head_only or count == 0 or rep.fd is None:
             resource.close_files()
-            return head
+            # A HEAD answer states the length a GET would send, and sends nothing.
+            return StreamBody((), count) if count else b""
         resource.close_files(keep=rep)
         fd, rep.fd = rep.fd, None
-        return FileBody(head, io.FileIO(fd, "rb", closefd=True), offset, count)
+        return FileBody(io.FileIO(fd, "rb", closefd=True), offset, count)
 
     def __repr__(self) -> str:
         return f"<FileResponse {self.status} {self.resource.key}>"

@@ -97,17 +97,24 @@ def stat_signature(path: str) -> tuple[int, int, int, int, int] | None:
         return None
 
 
+_OUT_OF_DESCRIPTORS = (errno.EMFILE, errno.ENFILE)
+
+
 def open_regular(path: str) -> tuple[int, os.stat_result] | None:
     """An fd and stat of `path` if it is a regular file or directory; None if missing.
 
-    PermissionError propagates (the caller answers 403). O_NONBLOCK keeps a FIFO from
-    blocking the worker; O_NOFOLLOW refuses a symlink swapped in after we traced the path.
+    PermissionError propagates (the caller answers 403), and so does running out of
+    descriptors (EMFILE/ENFILE: the caller answers 503, the file is not missing). O_NONBLOCK
+    keeps a FIFO from blocking the worker; O_NOFOLLOW refuses a symlink swapped in after we
+    traced the path.
     """
     try:
         fd = os.open(path, _OPEN_FLAGS)
     except PermissionError:
         raise
-    except OSError:
+    except OSError as exc:
+        if exc.errno in _OUT_OF_DESCRIPTORS:
+            raise
         return None
     try:
         st = os.fstat(fd)

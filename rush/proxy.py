@@ -1,24 +1,22 @@
 """Reverse proxies: believing X-Forwarded-For / X-Forwarded-Proto / Forwarded, from trusted peers.
 
 A client can send these headers itself, so they are only used when the connection comes from a
-configured trusted proxy (`forwarded_allow_ips`; default: none). Then `request.remote_addr`
-becomes the client the proxies saw and `request.scheme` the scheme the client used.
+configured trusted proxy (`forwarded_allow_ips`; default: none). Then the server hands the app
+(and the access log) the client the proxies saw as `remote_addr`, and the scheme the client
+used. It works on the raw header list, before any Request exists.
 Facts and strategy:
 - The address lists are read right to left (the nearest hop last); hops that are trusted
   proxies are skipped, and the first untrusted one is the client. If every hop is trusted the
   leftmost wins. So a forged hop a client prepends is never taken while a proxy appends.
 - `Forwarded` (RFC 7239) wins over the X-Forwarded-* pair when both are present.
-- Nothing here runs unless trusted proxies are configured: the worker wraps the app's `handle`
-  once at start (`wrap_handle`), keeping the default hot path untouched.
+- Nothing here runs unless trusted proxies are configured: the connection asks
+  `forwarded_client` only when the worker gave it a ProxyTrust.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Iterable
-from typing import Any
-
-from rush.request import Request
+from collections.abc import Iterable
 
 _FORWARDED = b"forwarded"
 _XFF = b"x-forwarded-for"
@@ -66,23 +64,16 @@ class ProxyTrust:
         return trusted
 
 
-def wrap_handle(handle: Callable[[Request], Any], trust: ProxyTrust) -> Callable[[Request], Any]:
-    """`handle` preceded by applying forwarded headers from trusted peers."""
-
-    def handle_forwarded(request: Request) -> Any:
-        if trust.trusts(request.remote_addr):
-            apply_forwarded(request, trust)
-        return handle(request)
-
-    return handle_forwarded
-
-
-def apply_forwarded(request: Request, trust: ProxyTrust) -> None:
-    """Set remote_addr and scheme from the forwarded headers of a request a proxy relayed."""
+def forwarded_client(
+    headers: list[tuple[bytes, bytes]], peer: str | None, trust: ProxyTrust
+) -> tuple[str | None, str]:
+    """(client address, scheme) of a request from `peer`: what trusted proxies say, if any."""
+    if not trust.trusts(peer):
+        return peer, "http"
     forwarded: list[bytes] = []
     xff: list[bytes] = []
     xfp: list[bytes] = []
-    for name, value in request.raw_headers:
+    for name, value in headers:
         size = len(name)
         if size == 9 and name.lower() == _FORWARDED:
             forwarded.append(value)
@@ -90,28 +81,28 @@ def apply_forwarded(request: Request, trust: ProxyTrust) -> None:
             xff.append(value)
         elif size == 17 and name.lower() == _XFP:
             xfp.append(value)
+    address, scheme = peer, "http"
     if forwarded:
         hops = parse_forwarded(b",".join(forwarded).decode("latin-1"))
         chosen = _choose([hop.get("for", "") for hop in hops], trust)
         if chosen is not None:
             hop = hops[chosen]
-            address = _strip_node(hop.get("for", ""))
-            if address:
-                request.remote_addr = address
+            address = _strip_node(hop.get("for", "")) or peer
             proto = hop.get("proto", "").lower()
             if proto in _SCHEMES:
-                request.scheme = proto
-        return
+                scheme = proto
+        return address, scheme
     if xff:
         addresses = [a.strip() for a in b",".join(xff).decode("latin-1").split(",")]
         chosen = _choose(addresses, trust)
         if chosen is not None and addresses[chosen]:
-            request.remote_addr = _strip_node(addresses[chosen])
+            address = _strip_node(addresses[chosen])
     if xfp:
         # The nearest proxy's value: it sets the header (a client's own value comes first).
         proto = xfp[-1].decode("latin-1").rpartition(",")[2].strip().lower()
         if proto in _SCHEMES:
-            request.scheme = proto
+            scheme = proto
+    return address, scheme
 
 
 def _choose(addresses: list[str], trust: ProxyTrust) -> int | None:

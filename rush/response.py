@@ -1,22 +1,20 @@
-"""Responses and their wire bytes.
+"""Responses a handler builds, and turning them into answers for the server.
 
-Everything that does not depend on the request is rendered once: status lines with the
-`Server` field, content-type lines, the `Date` line (refreshed once a second by the worker's
-loop, never per request). A response is rendered into one bytes object that the connection
-sends as it is; the order of fields is: status line, Server, Date, Connection (if any), the
-rest.
+A `Response` becomes an answer (`rush.protocol.writer.Answer`: status, header lines, body) in
+`answer()`; the server's writer adds the status line, `Date`, `Connection` and the framing.
+This module spells only the header lines that are not framing: `Content-Type` lines for the
+common types are built once, other fields go through `encode_fields`, which refuses CR, LF,
+NUL and non-latin-1 text.
 """
 
 from __future__ import annotations
 
 import json as _stdlib_json
-import time
-from collections.abc import Iterable
-from email.utils import formatdate
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from rush.datastructures import Headers
-from rush.exceptions import reason_phrase
+from rush.protocol.writer import Answer, StreamBody, check_status, encode_fields
 
 try:
     import orjson
@@ -33,104 +31,40 @@ except ImportError:  # pragma: no cover - orjson is optional
 CONTENT_HTML = b"text/html; charset=utf-8"
 CONTENT_TEXT = b"text/plain; charset=utf-8"
 CONTENT_JSON = b"application/json"
+HTML_LINE = b"Content-Type: text/html; charset=utf-8\r\n"
+TEXT_LINE = b"Content-Type: text/plain; charset=utf-8\r\n"
+JSON_LINE = b"Content-Type: application/json\r\n"
+_content_type_lines = {CONTENT_HTML: HTML_LINE, CONTENT_TEXT: TEXT_LINE, CONTENT_JSON: JSON_LINE}
+#: Fields the writer owns (framing, hop-by-hop): a value an app sets for them is not sent.
+_FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep-alive"))
 
-_status_prefixes: dict[int, bytes] = {}
-_content_type_lines = {
-    value: b"Content-Type: " + value + b"\r\n"
-    for value in (CONTENT_HTML, CONTENT_TEXT, CONTENT_JSON)
+
+_content_type_memo: dict[str, bytes] = {
+    value.decode(): line for value, line in _content_type_lines.items()
 }
 
 
-def status_prefix(status: int) -> bytes:
-    """`HTTP/1.1 200 OK\\r\\nServer: rush\\r\\n`, built once per status code."""
-    prefix = _status_prefixes.get(status)
-    if prefix is None:
-        if not 100 <= status <= 999:
-            raise ValueError(f"invalid status code {status}")
-        line = f"HTTP/1.1 {status} {reason_phrase(status)}\r\nServer: rush\r\n"
-        prefix = _status_prefixes[status] = line.encode("latin-1")
-    return prefix
+def content_type_line(value: str | None) -> bytes:
+    """The `Content-Type` line for `value` (checked like any field), kept for values seen."""
+    if not value:
+        return b""
+    line = _content_type_memo.get(value)
+    if line is None:
+        line = encode_fields((("Content-Type", value),))
+        if len(_content_type_memo) < 256:  # a bound: an app uses a handful of types
+            _content_type_memo[value] = line
+    return line
 
 
-for _code in (200, 201, 204, 301, 302, 304, 400, 404, 405, 413, 500):
-    status_prefix(_code)
-
-
-class _DateLine:
-    """The `Date` field for this second; one instance per process, refreshed by a timer."""
-
-    __slots__ = ("value", "second")
-
-    def __init__(self) -> None:
-        self.value = b""
-        self.second = -1
-
-    def refresh(self, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        second = int(now)
-        if second != self.second:
-            self.second = second
-            self.value = b"Date: " + formatdate(second, usegmt=True).encode() + b"\r\n"
-
-
-date_line = _DateLine()
-date_line.refresh()
-
-
-def connection_line(keep_alive: bool, http_version: str) -> bytes:
-    """RFC 9112 §9.3: 1.1 persists by default, 1.0 only when it asked for keep-alive."""
-    if keep_alive:
-        return b"" if http_version == "1.1" else b"Connection: keep-alive\r\n"
-    return b"Connection: close\r\n"
-
-
-def has_no_body(status: int) -> bool:
-    """RFC 9110 §6.4.1: 1xx, 204 and 304 responses never carry content."""
-    return status < 200 or status == 204 or status == 304
-
-
-def render(
-    status: int,
-    body: bytes,
-    content_type: bytes | None,
-    extra: bytes,
-    connection: bytes,
-    head_only: bool = False,
-) -> bytes:
-    """Wire bytes of a complete response; `extra` holds pre-rendered header lines."""
-    if status < 200 or status == 204 or status == 304:  # has_no_body(), inlined (hot path)
-        # RFC 9110 §8.6: no Content-Length in 1xx and 204; a 304 gets none either, since we
-        # do not know the length of the representation it stands for.
-        return b"".join((status_prefix(status), date_line.value, connection, extra, b"\r\n"))
-    ctype = _content_type_lines.get(content_type) if content_type else b""
-    if ctype is None:
-        ctype = b"Content-Type: " + content_type + b"\r\n"  # type: ignore[operator]
-    # PERF: one %-format is ~30% faster than joining a tuple of parts (timeit, 1 KB body).
-    return b"%s%s%s%s%sContent-Length: %d\r\n\r\n%s" % (
-        _status_prefixes.get(status) or status_prefix(status),
-        date_line.value,
-        connection,
-        ctype,
-        extra,
-        len(body),
-        b"" if head_only else body,
-    )
-
-
-def render_header_lines(headers: Iterable[tuple[str, str]]) -> bytes:
-    lines = []
-    for name, value in headers:
-        lines.append(f"{name}: {value}\r\n")
-    return "".join(lines).encode("latin-1")
-
-
-Body = str | bytes | dict | list | None
+Body = str | bytes | dict | list | Iterable[bytes] | Iterable[str] | None
 
 
 class Response:
     """A response a handler builds itself: body, status, headers, cookies."""
 
     __slots__ = ("body", "status", "headers", "content_type")
+
+    body: Any  # bytes, or an iterable streamed as it is pulled
 
     def __init__(
         self,
@@ -153,15 +87,19 @@ class Response:
         elif body is None:
             self.body = b""
             default_type = CONTENT_HTML
+        elif isinstance(body, (Iterator, Iterable)):
+            self.body = body  # streamed: pulled as the client reads (see `answer`)
+            default_type = CONTENT_HTML
         else:
             raise TypeError(f"cannot make a response body from {type(body).__name__}")
-        if content_type is not None:
-            self.content_type: str | None = content_type
-        elif "content-type" in self.headers:
-            self.content_type = self.headers["content-type"]
-            self.headers.remove("content-type")
-        else:
-            self.content_type = default_type.decode()
+        self.content_type: str | None = content_type
+        if content_type is None:
+            found = self.headers.get("content-type") if headers else None
+            if found is not None:
+                self.content_type = found
+                self.headers.remove("content-type")
+            else:
+                self.content_type = default_type.decode()
 
     def set_cookie(
         self,
@@ -200,42 +138,44 @@ class Response:
             key, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain
         )
 
-    def render(self, keep_alive: bool, http_version: str, head_only: bool = False) -> bytes:
-        content_type = self.content_type
-        return render(
-            self.status,
-            self.body,
-            content_type.encode("latin-1") if content_type else None,
-            render_header_lines(self.headers.items()),
-            connection_line(keep_alive, http_version),
-            head_only,
-        )
+    def answer(self) -> Answer:
+        """The server's answer for this response; InvalidAnswer for a status or a header
+        that must not be sent (checked here, so nothing invalid reaches the wire)."""
+        status = check_status(self.status)
+        lines = content_type_line(self.content_type)
+        items = self.headers.items()
+        if items:
+            lines += encode_fields([(n, v) for n, v in items if n.lower() not in _FRAMING])
+        body = self.body
+        if type(body) is bytes:
+            return status, lines, body
+        length = self.headers.get("content-length")
+        return status, lines, StreamBody(_as_bytes(body), _parse_length(length), source=body)
 
     def __repr__(self) -> str:
-        return f"<Response {self.status} {len(self.body)} bytes>"
+        size = f"{len(self.body)} bytes" if type(self.body) is bytes else "streamed"
+        return f"<Response {self.status} {size}>"
 
 
-class FileBody:
-    """A response whose body is a range of an open file, sent with `os.sendfile`.
+def _as_bytes(iterable: Any) -> Iterator[bytes]:
+    """The items of a streamed body as bytes: str is sent as UTF-8, anything else refused."""
+    for item in iterable:
+        if type(item) is bytes:
+            yield item
+        elif isinstance(item, str):
+            yield item.encode("utf-8")
+        elif isinstance(item, (bytes, bytearray, memoryview)):
+            yield bytes(item)
+        else:
+            raise TypeError(f"a streamed body yielded {type(item).__name__}, not bytes or str")
 
-    `head` is the complete response head (status line to blank line). The connection owns
-    the object once it is returned and calls `close()` when the last byte is sent or the
-    client is gone.
-    """
 
-    __slots__ = ("head", "file", "offset", "remaining")
-
-    def __init__(self, head: bytes, file: Any, offset: int, count: int) -> None:
-        self.head = head
-        self.file = file
-        self.offset = offset
-        self.remaining = count
-
-    def fileno(self) -> int:
-        return self.file.fileno()
-
-    def close(self) -> None:
-        self.file.close()
+def _parse_length(value: str | None) -> int | None:
+    if value is None:
+        return None
+    if not value.isdigit() or not value.isascii():
+        raise ValueError(f"invalid Content-Length {value!r}")
+    return int(value)
 
 
 def redirect(location: str, status: int = 302) -> Response:

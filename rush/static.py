@@ -355,6 +355,9 @@ class StaticFiles:
             found = open_regular(trace.real)
         except PermissionError:
             raise HTTPError(403) from None
+        except OSError as exc:  # out of descriptors: the file may well exist, try later
+            error_log.warning("cannot open %s: %s", trace.real, exc)
+            raise HTTPError(503, headers={"Retry-After": "1"}) from None
         if found is None:
             raise HTTPError(404)
         fd, st = found
@@ -391,7 +394,7 @@ class StaticFiles:
                     continue
                 try:
                     sibling = open_regular(real)
-                except PermissionError:
+                except OSError:  # unreadable, or out of descriptors: serve the identity
                     sibling = None
                 if sibling is not None:
                     if stat.S_ISREG(sibling[1].st_mode):
@@ -423,7 +426,9 @@ class StaticFiles:
         resource.deps = tuple(set(trace.deps))
         resource.dirs = tuple(set(trace.dirs))
         resource.checked = checked
-        resource.cost = _ENTRY_OVERHEAD + sum(len(rep.full or b"") for rep in resource.reps)
+        resource.cost = _ENTRY_OVERHEAD + sum(
+            len(rep.body or b"") + len(rep.common) for rep in resource.reps
+        )
         if cacheable and not (checked and resource.racy):
             self._insert(table, resource)
         return resource

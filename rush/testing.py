@@ -1,17 +1,26 @@
-"""An in-process test client: requests go through `App.handle` and back, no sockets.
+"""An in-process test client: requests go through the app's `handle` and back, no sockets.
 
-The response bytes are the ones the server would send, parsed back into status, headers
-and body, so tests see exactly what a client would.
+The answer is framed by the same protocol writer the server uses, then parsed back into
+status, headers and body, so tests see the bytes a client would.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from typing import Any
 from urllib.parse import urlencode
 
 from rush.datastructures import Headers
-from rush.request import Request
+from rush.protocol import RequestMessage
+from rush.protocol.writer import (
+    FileBody,
+    StreamBody,
+    connection_line,
+    date_line,
+    render,
+    render_head,
+)
 from rush.response import dump_json
 
 
@@ -83,19 +92,14 @@ class TestClient:
         raw_headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
         if body:
             raw_headers.append((b"Content-Length", str(len(body)).encode()))
-        request = Request(
-            method.upper(),
-            target.encode("utf-8"),
-            raw_headers,
-            body,
-            http_version,
-            True,
-            remote_addr,
+        message = RequestMessage(
+            method.upper(), target.encode("utf-8"), http_version, raw_headers, True
         )
-        answer = self.app.handle(request)
-        if not isinstance(answer, bytes):
-            answer = _drain_file_body(answer)
-        return TestResponse(answer)
+        message.content_length = len(body) if body else None
+        message.body_parts = [body] if body else []
+        message.body_size = len(body)
+        message.complete = True
+        return TestResponse(frame(self.app.handle(message, remote_addr, "http"), message))
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         return self.request("GET", path, **kwargs)
@@ -119,18 +123,35 @@ class TestClient:
         return self.request("OPTIONS", path, **kwargs)
 
 
-def _drain_file_body(body: Any) -> bytes:
-    """The bytes sendfile would send for a FileBody (send_file of a large file), then close."""
+def frame(answer: Any, message: RequestMessage) -> bytes:
+    """The bytes the server sends for `answer` on a keep-alive HTTP/1.1 connection; a file is
+    read as sendfile would send it, a stream collected whole (and both closed)."""
+    status, lines, body = answer
+    date = date_line(time.time())
+    conn = connection_line(message.keep_alive, message.version)
+    head_only = message.method == "HEAD"
+    if type(body) is bytes:
+        return render(status, lines, body, conn, date, head_only)
     try:
-        chunks = [body.head]
-        offset, remaining = body.offset, body.remaining
-        while remaining > 0:
-            chunk = os.pread(body.fileno(), min(remaining, 1 << 20), offset)
-            if not chunk:
-                break
-            chunks.append(chunk)
-            offset += len(chunk)
-            remaining -= len(chunk)
-        return b"".join(chunks)
+        if type(body) is FileBody:
+            head = render_head(status, lines, body.remaining, conn, date)
+            return head if head_only else head + _read_file(body)
+        assert type(body) is StreamBody
+        data = b"" if head_only else b"".join(body.iterator)
+        length = body.length if body.length is not None or head_only else len(data)
+        return render_head(status, lines, length, conn, date) + data
     finally:
         body.close()
+
+
+def _read_file(body: FileBody) -> bytes:
+    chunks = []
+    offset, remaining = body.offset, body.remaining
+    while remaining > 0:
+        chunk = os.pread(body.fileno(), min(remaining, 1 << 20), offset)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        offset += len(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)

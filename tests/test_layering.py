@@ -1,4 +1,9 @@
-"""The dependency direction of DESIGN.md, checked by walking every module's imports."""
+"""The dependency direction of DESIGN.md, checked by walking every module's imports.
+
+An allowlist: each module may import only the rush modules listed for the longest prefix of
+its name (and itself), at any level of the file; and no module imports another module's
+`_private` names.
+"""
 
 from __future__ import annotations
 
@@ -9,41 +14,85 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "rush"
 
-# module prefix -> rush modules it must never import (directly, at any level of the file)
-FORBIDDEN = {
-    "rush.protocol": ("rush.server", "rush.app", "rush.request", "rush.response", "rush.routing"),
-    "rush.server.loop": ("rush.",),
-    "rush.server.supervisor": ("rush.app", "rush.protocol", "rush.server.connection",
-                               "rush.server.worker", "rush.request", "rush.response",
-                               "rush.server.serve", "rush.cli", "rush.proxy",
-                               "rush.server.accesslog", "rush.server.reloader"),
-    # The master and its workers share it; it knows no HTTP and no app.
-    "rush.server.heartbeat": ("rush.",),
-    "rush.proxy": ("rush.server", "rush.app", "rush.cli"),
-    "rush.routing": ("rush.server", "rush.app"),
-    "rush.request": ("rush.server", "rush.app"),
-    "rush.response": ("rush.server", "rush.app"),
-    "rush.server.connection": ("rush.app",),
-    "rush.static": ("rush.server", "rush.app"),
-    "rush.paths": ("rush.server", "rush.app"),
-    "rush.fileresponse": ("rush.server", "rush.app"),
-    "rush.watch": ("rush.server", "rush.app"),
-    "rush.multipart": ("rush.server", "rush.app", "rush.request"),
+# module prefix -> the rush modules (prefixes) it may import
+ALLOWED: dict[str, tuple[str, ...]] = {
+    # Sans-IO HTTP: bytes in, messages and wire bytes out. Nothing above it.
+    "rush.protocol": ("rush.protocol",),
+    # The server knows the app only through the Handler protocol (rush.server.context).
+    "rush.server.loop": (),
+    "rush.server.heartbeat": (),
+    "rush.server.process": (),
+    "rush.server.reloader": (),
+    "rush.server.supervisor": ("rush.server.heartbeat", "rush.server.process"),
+    "rush.server.output": ("rush.protocol",),
+    "rush.server.context": (
+        "rush.protocol",
+        "rush.proxy",
+        "rush.server.loop",
+        "rush.server.connection",  # for type checking only
+    ),
+    "rush.server.connection": (
+        "rush.protocol",
+        "rush.proxy",
+        "rush.server.context",
+        "rush.server.loop",
+        "rush.server.output",
+    ),
+    "rush.server.proxyprotocol": ("rush.server.connection", "rush.server.loop"),
+    "rush.server.watchdog": ("rush.protocol", "rush.server.heartbeat", "rush.server.loop"),
+    "rush.server.accesslog": ("rush.exceptions",),
+    "rush.server.sockets": ("rush.exceptions",),
+    "rush.server.worker": ("rush.config", "rush.proxy", "rush.server"),
+    "rush.server.serve": ("rush.config", "rush.server"),
+    "rush.server": (),
+    "rush.proxy": (),
+    "rush.config": ("rush.exceptions", "rush.protocol"),
+    "rush.cli": ("rush.app", "rush.config", "rush.exceptions", "rush.server"),
+    # The framework: no sockets, no server (but `run()`, which hands the app to the CLI).
+    "rush.app": (
+        "rush.bodies",
+        "rush.cli",
+        "rush.config",
+        "rush.exceptions",
+        "rush.fileresponse",
+        "rush.protocol",
+        "rush.request",
+        "rush.response",
+        "rush.routing",
+        "rush.static",
+        "rush.testing",
+    ),
+    "rush.routing": ("rush.exceptions",),
+    "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions"),
+    "rush.response": ("rush.datastructures", "rush.protocol"),
+    "rush.exceptions": ("rush.protocol", "rush.response"),
+    "rush.datastructures": ("rush.exceptions",),
+    "rush.bodies": ("rush.datastructures", "rush.exceptions", "rush.multipart", "rush.uploads"),
+    "rush.multipart": (),
+    "rush.uploads": ("rush.datastructures",),
+    "rush.static": ("rush.exceptions", "rush.fileresponse", "rush.paths", "rush.watch"),
+    "rush.fileresponse": ("rush.datastructures", "rush.protocol", "rush.response"),
+    "rush.paths": (),
+    "rush.watch": (),
+    "rush.testing": ("rush.datastructures", "rush.protocol", "rush.response"),
+    "rush.__main__": ("rush.cli",),
+    "rush": ("rush",),
 }
 # Outside rush, the protocol layer may use only httptools and the standard library, and never
 # anything that does I/O.
 PROTOCOL_FORBIDDEN_STDLIB = ("socket", "select", "os", "logging", "time")
 
 
-def imports_of(path: Path) -> list[str]:
+def imports_of(path: Path) -> list[tuple[str, list[str]]]:
+    """(module, names imported from it) for every import in the file, at any level."""
     tree = ast.parse(path.read_text())
-    names = []
+    found: list[tuple[str, list[str]]] = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names.extend(alias.name for alias in node.names)
+            found.extend((alias.name, []) for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.append(node.module)
-    return names
+            found.append((node.module, [alias.name for alias in node.names]))
+    return found
 
 
 def module_name(path: Path) -> str:
@@ -51,17 +100,51 @@ def module_name(path: Path) -> str:
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
+def allowed_for(name: str) -> tuple[str, ...]:
+    rule = max((p for p in ALLOWED if name == p or name.startswith(p + ".")), key=len)
+    return ALLOWED[rule]
+
+
+def within(name: str, prefixes: tuple[str, ...]) -> bool:
+    return any(name == p or name.startswith(p + ".") for p in prefixes)
+
+
 MODULES = sorted(PACKAGE.rglob("*.py"))
 
 
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
-def test_module_respects_layering(path):
+def test_module_imports_only_what_its_layer_allows(path: Path) -> None:
     name = module_name(path)
-    imported = imports_of(path)
-    for prefix, forbidden in FORBIDDEN.items():
-        if name == prefix or name.startswith(prefix + "."):
-            bad = [i for i in imported if i.startswith(forbidden)]
-            assert not bad, f"{name} must not import {bad}"
+    allowed = allowed_for(name)
+    for imported, _ in imports_of(path):
+        if imported == "rush" or imported.startswith("rush."):
+            assert imported == name or within(imported, allowed), (
+                f"{name} must not import {imported} (allowed: {', '.join(allowed) or 'none'})"
+            )
     if name.startswith("rush.protocol"):
-        bad = [i for i in imported if i.split(".")[0] in PROTOCOL_FORBIDDEN_STDLIB]
+        bad = [i for i, _ in imports_of(path) if i.split(".")[0] in PROTOCOL_FORBIDDEN_STDLIB]
         assert not bad, f"{name} is sans-IO and must not import {bad}"
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: module_name(p))
+def test_no_module_imports_another_modules_private_names(path: Path) -> None:
+    name = module_name(path)
+    for imported, names in imports_of(path):
+        if imported.startswith("rush") and imported != name:
+            private = [n for n in names if n.startswith("_") and not n.startswith("__")]
+            assert not private, f"{name} imports private {private} from {imported}"
+
+
+def test_every_module_has_a_rule() -> None:
+    """A new module is placed in a layer on purpose, not by falling under `rush`."""
+    for path in MODULES:
+        name = module_name(path)
+        rule = max((p for p in ALLOWED if name == p or name.startswith(p + ".")), key=len)
+        assert rule != "rush" or name == "rush", f"{name} has no layering rule"
+
+
+def test_the_allowlist_catches_a_forbidden_import() -> None:
+    """The check itself: the protocol layer reaching up to the app would be refused."""
+    assert not within("rush.app", allowed_for("rush.protocol.parser"))
+    assert not within("rush.app", allowed_for("rush.server.connection"))
+    assert within("rush.protocol.writer", allowed_for("rush.server.output"))

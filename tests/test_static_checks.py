@@ -18,10 +18,15 @@ ROOT = Path(__file__).resolve().parent.parent
     [
         ("ruff", [sys.executable, "-m", "ruff", "check", "rush", "tests", "bench"]),
         ("mypy", [sys.executable, "-m", "mypy", "rush"]),
+        (
+            "mypy --strict",
+            [sys.executable, "-m", "mypy", "--strict", "--follow-imports=silent"]
+            + ["rush/protocol", "rush/server"],
+        ),
     ],
 )
 def test_package_is_clean(tool: str, command: list[str]) -> None:
-    if importlib.util.find_spec(tool) is None:
+    if importlib.util.find_spec(tool.split()[0]) is None:
         pytest.skip(f"{tool} is not installed")
     result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr

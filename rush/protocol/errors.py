@@ -6,6 +6,11 @@ framing error nothing that follows on the same connection can be trusted (RFC 91
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rush.protocol.parser import RequestMessage
+
 
 class ProtocolError(Exception):
     """A request that cannot be answered normally; `status` is the 4xx/5xx to send."""
@@ -15,4 +20,4 @@ class ProtocolError(Exception):
         self.status = status
         self.reason = reason
         #: Requests completed in the same feed before the error; they deserve their answers.
-        self.completed: list = []
+        self.completed: list[RequestMessage] = []

@@ -14,14 +14,19 @@ Facts and strategy:
   exact per-field limits (counted on parsed fields, identical under any split) do not count.
 - Trailer fields of a chunked body are parsed and bounded like headers, then dropped.
 - `feed()` returns each message whose head completed during the call. A message whose body is
-  still arriving is returned with `complete=False`; it keeps filling in later calls (or hands
-  its chunks to `body_sink` once the server sets one), and turns `complete` when done.
+  still arriving is returned with `complete=False`; its `body_parts` keep filling in later
+  calls and it turns `complete` when done. Nothing here calls back into the application: the
+  server takes the parts after `feed()` returns (to a body sink, if it planned one) and sets
+  `body_limit` from its plan; until then a message is bounded by `Limits.max_body`.
+- `Upgrade` is ignored (RFC 9110 §7.8 lets a server do so): the request is an ordinary one,
+  its body read as framed, and the connection goes on in HTTP/1.1. llhttp stops at the head
+  of an upgrade request; the parser restarts it on the rest of the bytes, and for a request
+  with a body first tells it the framing, so it still decodes that body.
 - A ProtocolError leaves the parser dead: after a framing error nothing more can be trusted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Protocol
 
 import httptools
@@ -31,11 +36,22 @@ from rush.protocol.limits import Limits
 
 
 class BodySink(Protocol):
-    """Where a request body goes when the server does not keep it in memory."""
+    """Where a request body goes when the app does not keep it in memory (rush.bodies)."""
 
-    def write(self, chunk: bytes) -> None: ...
-    def finish(self) -> None: ...
-    def close(self) -> None: ...
+    def write(self, chunk: bytes) -> bool | None:
+        """Take the next part of the body; True: a limit was passed, refuse the rest (413)."""
+
+    def finish(self) -> None:
+        """The body ended."""
+
+    def close(self) -> None:
+        """The request is over (answered, failed or abandoned): free what the sink holds."""
+
+
+#: What the app wants done with a request body, asked once per head that announces one:
+#: (the most bytes it accepts, the sink that takes them or None to keep them in memory,
+#: whether the answer needs the body at all: not for a missing route).
+BodyPlan = tuple[int, "BodySink | None", bool]
 
 
 _SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
@@ -72,6 +88,7 @@ class RequestMessage:
         "body_size",
         "body_sink",
         "body_limit",
+        "body_wanted",
         "complete",
     )
 
@@ -95,6 +112,7 @@ class RequestMessage:
         self.body_size = 0
         self.body_sink: BodySink | None = None
         self.body_limit = 0
+        self.body_wanted = True  # False: the answer will not read it (100-continue is skipped)
         self.complete = False
 
     @property
@@ -110,18 +128,6 @@ class RequestMessage:
         self.body_parts = []
         return body
 
-    def set_body_sink(self, sink: BodySink) -> None:
-        """Send the body to `sink` from now on, starting with what is already buffered."""
-        for part in self.body_parts:
-            sink.write(part)
-        self.body_parts = []
-        self.body_sink = sink
-        if self.complete:
-            sink.finish()
-
-
-BodyLimitFor = Callable[[RequestMessage], int]
-
 
 class RequestParser:
     """Feeds bytes to llhttp and yields RequestMessages; raises ProtocolError on bad input.
@@ -133,7 +139,7 @@ class RequestParser:
 
     __slots__ = (
         "_parser",
-        "_body_limit_for",
+        "_synthetic",
         "_max_target",
         "_max_header_bytes",
         "_max_header_count",
@@ -152,11 +158,11 @@ class RequestParser:
         "_trailer_count",
         "_error",
         "_dead",
-        "upgraded",
     )
 
-    def __init__(self, limits: Limits | None = None, body_limit_for: BodyLimitFor | None = None):
+    def __init__(self, limits: Limits | None = None) -> None:
         self._parser = httptools.HttpRequestParser(self)
+        self._synthetic = False  # llhttp is reading a head we made up (see _restart)
         limits = limits or Limits()
         # PERF: the limits as plain ints on the parser: one attribute lookup each in callbacks.
         self._max_target = limits.max_request_line
@@ -164,8 +170,6 @@ class RequestParser:
         self._max_header_count = limits.max_header_count
         self._max_body = limits.max_body
         self._head_guard = 3 * (limits.max_request_line + limits.max_header_bytes) // 2
-        # Asked once per request that has a body, so routes can raise or lower the default.
-        self._body_limit_for = body_limit_for
         self._message: RequestMessage | None = None  # the last message whose head completed
         self._target = b""  # the head being received: target and fields so far
         self._headers: list[tuple[bytes, bytes]] = []
@@ -180,8 +184,6 @@ class RequestParser:
         self._trailer_count = 0
         self._error: ProtocolError | None = None
         self._dead = False
-        # Set when a request asked to switch protocols: we answer it, then stop parsing.
-        self.upgraded = False
 
     @property
     def idle(self) -> bool:
@@ -203,21 +205,16 @@ class RequestParser:
         section_open = self.in_head or self._in_trailers
         begun = self.begun
         try:
-            self._parser.feed_data(data)
+            try:
+                self._parser.feed_data(data)
+            except httptools.HttpParserUpgrade as upgrade:
+                self._feed_after_upgrade(data, upgrade)
             if self.in_head or self._in_trailers:
                 self._guard_section(len(data) if section_open and begun == self.begun else 0)
-        except httptools.HttpParserUpgrade:
-            # The request before the upgrade is complete and will be answered; what follows is
-            # another protocol, which Rush does not speak.
-            self._dead = True
-            self.upgraded = True
         except (httptools.HttpParserError, ProtocolError) as exc:
             self._dead = True
             error = self._error if isinstance(exc, httptools.HttpParserError) else exc
-            cause = exc.__context__
             if error is None:
-                if isinstance(exc, httptools.HttpParserCallbackError) and cause is not None:
-                    raise cause from None  # a body sink failed: not the client's fault
                 error = ProtocolError(400, str(exc) or "malformed request")
             completed = [message for message in started if message.complete]
             if open_message is not None and open_message.complete:
@@ -225,6 +222,34 @@ class RequestParser:
             error.completed = completed
             raise error from None
         return started
+
+    def _feed_after_upgrade(
+        self, data: bytes | memoryview, upgrade: httptools.HttpParserUpgrade
+    ) -> None:
+        """llhttp stopped at an upgrade request: restart it on the bytes after the head."""
+        while True:
+            data = data[upgrade.args[0] :] if upgrade.args else b""
+            self._restart()
+            try:
+                self._parser.feed_data(data)
+                return
+            except httptools.HttpParserUpgrade as again:
+                upgrade = again
+
+    def _restart(self) -> None:
+        """Go on after an upgrade request's head as if it had asked for nothing special."""
+        self._parser = httptools.HttpRequestParser(self)
+        message = self._message
+        if message is None or not (message.chunked or message.content_length):
+            return
+        message.complete = False  # llhttp ended it at its head: its body is still to come
+        framing = (
+            b"Transfer-Encoding: chunked"
+            if message.chunked
+            else b"Content-Length: %d" % (message.content_length or 0)
+        )
+        self._synthetic = True
+        self._parser.feed_data(b"PUT / HTTP/1.1\r\n" + framing + b"\r\n\r\n")
 
     def _guard_section(self, read_size: int) -> None:
         """Bound what httptools holds for an unfinished field line (see the module notes).
@@ -246,12 +271,16 @@ class RequestParser:
     # -- httptools callbacks -------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self._synthetic:
+            return
         self.begun += 1
         self.in_head = True
         self._target = b""
         self._headers = []
 
     def on_url(self, url: bytes) -> None:
+        if self._synthetic:
+            return
         # llhttp may hand the target over in pieces, one per read it spans.
         target = self._target + url if self._target else url
         if len(target) > self._max_target:
@@ -259,6 +288,8 @@ class RequestParser:
         self._target = target
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        if self._synthetic:
+            return
         if not self.in_head:
             self._on_trailer(name, value)
             return
@@ -281,6 +312,9 @@ class RequestParser:
             self._fail(431, "too many trailer fields")
 
     def on_headers_complete(self) -> None:
+        if self._synthetic:
+            self._synthetic = False  # what follows is the upgrade request's body
+            return
         parser = self._parser
         self.in_head = False
         headers = self._headers
@@ -349,13 +383,8 @@ class RequestParser:
             self._check_target(message)
         message.content_length = content_length
         if message.chunked or content_length:
-            if parser.should_upgrade():
-                # llhttp skips the body of an upgrade request; answering it without its body
-                # would turn those bytes into the next "request".
-                self._fail(400, "an upgrade request cannot carry a body")
-            limit = self._body_limit_for(message) if self._body_limit_for else self._max_body
-            message.body_limit = limit
-            if content_length is not None and content_length > limit:
+            message.body_limit = self._max_body
+            if content_length is not None and content_length > self._max_body:
                 self._fail(413, "request body too large")
             self.with_body.append(message)
         self._started.append(message)
@@ -397,15 +426,10 @@ class RequestParser:
         message.body_size += len(body)
         if message.body_size > message.body_limit:
             self._fail(413, "request body too large")
-        if message.body_sink is not None:
-            message.body_sink.write(body)
-        else:
-            message.body_parts.append(body)
+        message.body_parts.append(body)
 
     def on_message_complete(self) -> None:
         message = self._message
         assert message is not None
         message.complete = True
         self._in_trailers = False
-        if message.body_sink is not None:
-            message.body_sink.finish()

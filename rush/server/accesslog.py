@@ -1,7 +1,7 @@
 """The access log: one line per request, in a configurable format, written in batches.
 
-It owns turning (peer, request message, answer, start time) into a line; it does not configure
-logging. Facts and strategy:
+It owns turning (client, request message, status, sizes, start time) into a line; it does not
+configure logging. The client is the one a trusted proxy forwarded for, when there is one. Facts and strategy:
 - The format (`{remote} "{request}" {status} ...`) is compiled once, at worker start, into one
   function that computes only the fields it names and fills a bytes %-template: no per-request
   parsing of the format, no dict of fields, and no decoding per field (the raw target, status and
@@ -35,17 +35,17 @@ access_logger = logging.getLogger("rush.access")
 FLUSH_INTERVAL = 1.0  # seconds: the longest a line waits before it is written
 MAX_LINES = 256  # lines waiting before a flush happens at once
 
-# field -> (its %-conversion, an expression over remote, message, head, size, started and the
-# names of the compiled function's namespace); every %s value is bytes.
+# field -> (its %-conversion, an expression over remote, message, status, size, body_size,
+# started and the names of the compiled function's namespace); every %s value is bytes.
 _FIELDS: dict[str, tuple[str, str]] = {
     "remote": ("%s", "_names.get(remote) or _name(remote)"),
     "method": ("%s", "_names.get(message.method) or _name(message.method)"),
     "target": ("%s", "message.target"),
     "path": ("%s", 'message.target.partition(b"?")[0]'),
     "version": ("%s", "_names.get(message.version) or _name(message.version)"),
-    "status": ("%s", "head[9:12]"),
+    "status": ("%d", "status"),
     "size": ("%d", "size"),
-    "body_size": ("%d", 'size - head.find(b"\\r\\n\\r\\n") - 4'),
+    "body_size": ("%d", "body_size"),
     "duration_us": ("%d", "(_perf() - started) * 1000000"),
     "duration_ms": ("%.3f", "(_perf() - started) * 1000"),
     "time": ("%s", "_clock[0]"),
@@ -53,7 +53,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "referer": ("%s", '_header(message.headers, b"referer")'),
     "request_id": ("%s", '_header(message.headers, b"x-request-id")'),
 }
-_NEEDS_HEAD = {_FIELDS[name][1] for name in ("status", "size", "body_size")}
 _REQUEST = ("method", "target", "version")  # `{request}`: the request line, three fields
 _HEADER_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]+$")
 FIELD_NAMES = (*sorted(_FIELDS), "request", "pid", "header:NAME")
@@ -97,18 +96,9 @@ class AccessLog:
         self._names = _Names()
         self.record = self._compile(fmt)
 
-    def _compile(self, fmt: str) -> Callable[[str | None, Any, Any, float], None]:
+    def _compile(self, fmt: str) -> Callable[[str | None, Any, int, int, int, float], None]:
         template, exprs = parse_format(fmt)
-        source = ["def record(remote, message, answer, started):"]
-        if any(e in _NEEDS_HEAD for e in exprs):
-            source += [
-                "    if type(answer) is bytes:",
-                "        head = answer",
-                "        size = len(answer)",
-                "    else:",
-                "        head = answer.head",
-                "        size = len(head) + answer.remaining",
-            ]
+        source = ["def record(remote, message, status, size, body_size, started):"]
         values = ", ".join(exprs) + ("," if len(exprs) == 1 else "")
         source += [
             f"    _append(_template % ({values}))" if exprs else "    _append(_template)",

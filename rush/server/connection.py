@@ -1,112 +1,70 @@
-"""One client connection: bytes from the socket -> protocol -> app -> bytes to the socket.
+"""One client connection: bytes from the socket -> protocol -> app -> answers framed -> socket.
+
+The connection owns HTTP framing on the server side: the app answers `(status, lines, body)`
+and the protocol writer renders the head (`Date`, `Connection`, `Content-Length` or chunked);
+the app is reached only through the `Handler` protocol (rush.server.context).
 
 Facts and strategy:
 - One `recv` per readable event; every request completed by those bytes is answered, in
   order, and all their answers leave in one `send` (pipelining costs one syscall per batch).
-- Writes: if nothing is buffered, `send` at once; only the remainder is buffered and only then
-  do we ask for EPOLLOUT. Above `write_high_water` buffered bytes we stop reading, so a client
-  that pipelines and never reads cannot grow our memory (CPython's selector transport does
-  the same).
-- Deadlines, checked by the worker's sweep timer: a request head must arrive whole within
-  `header_timeout` of its first byte (slowloris); a body or a pending write must make progress
-  every `body_timeout`; an idle keep-alive connection lives `keepalive_timeout`.
+- Request bodies: for each head that announces one, after `feed()` returns, the app is asked
+  once for a body plan (limit, sink, wanted). The parts the parser collected go to the sink
+  here, never from inside a parser callback; a sink that returns True refused the rest (413).
+- Writes: if nothing is queued, `send` at once; only the remainder is queued (rush.server.
+  output) and only then do we ask for EPOLLOUT. Above `write_high_water` queued bytes (file
+  bytes included) we stop reading and answering, so a client that pipelines and never reads
+  cannot grow our memory (CPython's selector transport does the same).
+- Deadlines, one rule (`settle`): each phase has its timeout, restarted on entering the phase
+  and on progress within it. HEAD: a request head must arrive whole within `header_timeout`
+  of its first byte (slowloris); BODY and WRITING: body bytes or written bytes every
+  `body_timeout`; IDLE: a keep-alive connection lives `keepalive_timeout` after its answer.
 - A ProtocolError gets a canned answer with `Connection: close`, then a lingering close: we
   stop writing, drain what the client still sends for a moment, then close, so the kernel does
   not answer unread bytes with a RST that would destroy our error response in flight.
 - Socket errors are a quiet close: a client that vanishes is normal, not an error to log.
+  Anything the app lets escape (it should not) is logged and answered 500: the worker lives on.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import time
-from collections.abc import Callable
-from typing import Any, Protocol
 
-from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
-from rush.protocol.parser import BodySink
-from rush.request import Request
-from rush.response import FileBody, connection_line, date_line, render
-from rush.server.loop import EPOLLIN, EPOLLOUT, EventLoop
+from rush.protocol import ProtocolError, RequestMessage, RequestParser
+from rush.protocol.writer import (
+    CONTINUE,
+    LENGTH_LINES,
+    STATUS_LINES,
+    FileBody,
+    StreamBody,
+    connection_line,
+    error_response,
+    has_no_body,
+    length_line,
+    render,
+    render_head,
+    status_line,
+)
+from rush.proxy import forwarded_client
+from rush.server.context import (
+    BODY,
+    CLOSED,
+    HEAD,
+    IDLE,
+    LINGER_SECONDS,
+    LINGERING,
+    WRITING,
+    Handler,
+    Phase,
+    ServerContext,
+)
+from rush.server.loop import EPOLLIN, EPOLLOUT
+from rush.server.output import Output, OutStream, StreamFailed, close_quietly
 
-# PERF: recv() of 256 KiB cost 36 us against 5 us for 64 KiB (glibc serves big blocks with
-# mmap/munmap); one reused buffer per worker with recv_into costs 4.5 us and no allocation.
-RECV_SIZE = 64 * 1024
-LINGER_SECONDS = 2.0
-CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-#: Most bytes one connection's file body may send per loop wake-up (fairness, not speed).
-SENDFILE_TURN = 1 << 20
+error_log = logging.getLogger("rush.error")
 
-access_log = logging.getLogger("rush.access")
-
-
-class Handler(Protocol):
-    """What a connection needs from the application (rush.app.Rush provides it)."""
-
-    def handle(self, request: Request) -> bytes | FileBody: ...
-    def prerendered(self) -> dict[bytes, tuple[bytes, bytes]]: ...
-    def body_limit_for(self, message: RequestMessage, default: int) -> int: ...
-    def open_body(self, message: RequestMessage) -> BodySink | None: ...
-
-
-class ServerContext:
-    """What all connections of one worker share: loop, app, settings, the open connections."""
-
-    __slots__ = (
-        "loop",
-        "handler",
-        "handle",
-        "prerendered",
-        "limits",
-        "header_timeout",
-        "keepalive_timeout",
-        "body_timeout",
-        "write_high_water",
-        "connections",
-        "draining",
-        "access_log",
-        "on_close",
-        "requests_served",
-        "recv_buffer",
-        "recv_view",
-    )
-
-    def __init__(
-        self,
-        loop: EventLoop,
-        handler: Handler,
-        limits: Limits,
-        header_timeout: float,
-        keepalive_timeout: float,
-        body_timeout: float,
-        write_high_water: int,
-        access_log_enabled: bool = False,  # the worker sets `access_log` to a recorder
-        on_close: Callable[[Connection], None] | None = None,
-    ) -> None:
-        self.loop = loop
-        self.handler = handler
-        self.handle = handler.handle
-        self.prerendered = handler.prerendered()
-        self.limits = limits
-        self.header_timeout = header_timeout
-        self.keepalive_timeout = keepalive_timeout
-        self.body_timeout = body_timeout
-        self.write_high_water = write_high_water
-        self.connections: dict[int, Connection] = {}
-        self.draining = False
-        # None/False, or the worker's recorder: f(remote_addr, message, answer, started).
-        self.access_log: Any = access_log_enabled
-        self.on_close = on_close
-        self.requests_served = 0
-        # One buffer for the whole worker: connections are served one at a time and nothing
-        # keeps a view into it (httptools hands out copies).
-        self.recv_buffer = bytearray(RECV_SIZE)
-        self.recv_view = memoryview(self.recv_buffer)
-
-    def body_limit_for(self, message: RequestMessage) -> int:
-        return self.handler.body_limit_for(message, self.limits.max_body)
+_APP_FAILED = (500, b"Content-Type: text/plain; charset=utf-8\r\n", b"internal error\n")
 
 
 class Connection:
@@ -120,13 +78,12 @@ class Connection:
         "parser",
         "current",
         "pending",
-        "out",
-        "out_size",
+        "pending_error",
+        "output",
         "reading",
         "events",
         "close_after_write",
-        "lingering",
-        "closed",
+        "phase",
         "deadline",
     )
 
@@ -135,21 +92,44 @@ class Connection:
         self.fd = sock.fileno()
         self.remote_addr = remote_addr
         self.ctx = ctx
-        self.parser = RequestParser(ctx.limits, ctx.body_limit_for)
+        self.parser = RequestParser(ctx.parser_limits)
         self.current: RequestMessage | None = None  # head done, body still arriving
-        # Parsed requests held back by backpressure (and a framing error to send after them):
-        # answered once the client has read what is queued.
-        self.pending: list[RequestMessage | ProtocolError] = []
-        self.out: list[bytes | FileBody] = []
-        self.out_size = 0
+        # Parsed requests held back by backpressure, answered once the client has read what
+        # is queued; and a framing error found after them, sent after their answers.
+        self.pending: list[RequestMessage] = []
+        self.pending_error: ProtocolError | None = None
+        self.output = Output(ctx.write_high_water)
         self.reading = True
         self.events = EPOLLIN  # the interest set registered with the loop
         self.close_after_write = False
-        self.lingering = False
-        self.closed = False
-        self.deadline = ctx.loop.now + ctx.header_timeout
+        # A connection is accepted because a request is on its way: its head clock runs.
+        self.phase = HEAD
+        self.deadline = ctx.loop.now + ctx.timeouts[HEAD]
         ctx.connections[self.fd] = self
         ctx.loop.register(self.fd, self, EPOLLIN)
+
+    @property
+    def closed(self) -> bool:
+        return self.phase is CLOSED
+
+    # -- the one deadline rule -----------------------------------------------------------
+
+    def settle(self, progress: bool) -> None:
+        """Work out the phase; restart its clock when it changed or `progress` was made in it."""
+        phase = self.phase
+        if phase is CLOSED or phase is LINGERING:
+            return
+        if self.output.items or self.pending:
+            new = WRITING
+        elif self.current is not None:
+            new = BODY
+        elif self.parser.in_head:
+            new = HEAD
+        else:
+            new = IDLE
+        if new is not phase or progress:
+            self.phase = new
+            self.deadline = self.ctx.loop.now + self.ctx.timeouts[new]
 
     # -- reading -------------------------------------------------------------------------
 
@@ -162,7 +142,7 @@ class Connection:
         except OSError:
             self.close()
             return
-        if not size or self.lingering:
+        if not size or self.phase is LINGERING:
             self._on_end_of_input(size)
             return
         parser = self.parser
@@ -172,170 +152,308 @@ class Connection:
         try:
             messages = parser.feed(ctx.recv_view[:size])
         except ProtocolError as error:
-            self._on_protocol_error(error)
+            self._on_protocol_error(error, open_body)
             return
-        if parser.with_body:
-            self.open_bodies(parser.with_body)
+        if parser.with_body or (open_body is not None and open_body.body_sink is not None):
+            refused = self._take_bodies(parser.with_body, open_body)
+            if refused is not None:
+                self._refuse(refused, messages, open_body)
+                return
         if open_body is not None:
             messages.insert(0, open_body)
             self.current = None
         if messages:
             if self.pending:
                 self.pending += messages  # behind requests held back by backpressure
-                messages = []  # (so not answered yet: the keep-alive clock does not restart)
             else:
+                served = ctx.requests_served
                 self.answer(messages)
-                if self.closed or self.close_after_write:
+                if self.phase is CLOSED or self.close_after_write:
                     return
+                if ctx.requests_served != served:
+                    # A request answered: a new keep-alive (or head) clock.
+                    if self.output.items or self.current is not None or parser.in_head:
+                        self.settle(True)
+                    else:  # PERF: settle() inlined for the common case, about 400 instructions
+                        self.phase = IDLE
+                        self.deadline = ctx.loop.now + ctx.keepalive_timeout
+                    return
+        current = self.current
         if parser.in_head:
-            if parser.begun != begun:
-                self.deadline = ctx.loop.now + ctx.header_timeout  # a new head: its clock starts
-        elif self.current is not None:
+            self.settle(parser.begun != begun)  # only a new head starts its clock
+        elif current is not None:
             # Only body bytes are progress: chunk extensions and size lines are parsed and
             # dropped, so a client streaming an endless one (CVE-2024-22019) meets the timeout.
-            if self.current is not open_body or self.current.body_size != body_before:
-                self.deadline = ctx.loop.now + ctx.body_timeout
-        elif messages and not self.out:
-            # Only a request restarts the keep-alive clock: blank lines before one (RFC 9112
-            # §2.2) are skipped by the parser and must not hold the connection open forever.
-            self.deadline = ctx.loop.now + ctx.keepalive_timeout
+            self.settle(current is not open_body or current.body_size != body_before)
+        # Else only blank lines came (RFC 9112 §2.2 lets us skip them): no request, no progress.
+
+    def _take_bodies(
+        self, heads: list[RequestMessage], open_body: RequestMessage | None
+    ) -> RequestMessage | None:
+        """Plan the bodies of new heads, hand collected parts to their sinks; the message
+        whose body must be refused (413), if any."""
+        if heads:
+            plan = self.ctx.handler.body_plan
+            default = self.ctx.limits.max_body
+            for message in heads:
+                limit, sink, wanted = plan(message, default)
+                message.body_limit = limit
+                message.body_wanted = wanted
+                if (message.content_length or 0) > limit or message.body_size > limit:
+                    if sink is not None:
+                        close_quietly(sink)
+                    return message
+                message.body_sink = sink
+        for message in (open_body, *heads) if open_body is not None else heads:
+            sink = message.body_sink
+            if sink is None:
+                continue
+            parts = message.body_parts
+            if parts:
+                message.body_parts = []
+                refused = False
+                for part in parts:
+                    refused = sink.write(part) or refused
+                # Refused mid-body: answer 413 now, not after reading the rest. Refused in
+                # the last bytes: the handler's access to the body answers it.
+                if refused and not message.complete:
+                    return message
+            if message.complete:
+                sink.finish()
+        return None
+
+    def _refuse(
+        self,
+        message: RequestMessage,
+        messages: list[RequestMessage],
+        open_body: RequestMessage | None,
+    ) -> None:
+        """A body over its limit: answer what came before it, then 413 and close."""
+        earlier = [open_body] if open_body is not None and open_body is not message else []
+        earlier += messages[: messages.index(message)] if message in messages else messages
+        error = ProtocolError(413, "request body too large")
+        error.completed = [m for m in earlier if m.complete]
+        self.parser = RequestParser(self.ctx.parser_limits)  # nothing after it is read
+        self._on_protocol_error(error, None)
 
     def _on_end_of_input(self, size: int) -> None:
         """A read returned EOF, or something arrived while lingering."""
-        if self.lingering:
+        if self.phase is LINGERING:
             if not size:
                 self.close()
             return
         # The client finished sending (maybe a half-close): answers already queued still go.
-        if self.out:
+        if self.output.items:
             self.close_after_write = True
             self.reading = False
             self._update_events()
         else:
             self.close()
 
-    def _on_protocol_error(self, error: ProtocolError) -> None:
+    def _on_protocol_error(self, error: ProtocolError, open_body: RequestMessage | None) -> None:
         # Requests completed before the bad bytes still get their answers, in order.
-        if error.completed:
+        completed = error.completed
+        if completed:
+            refused = self._take_bodies(
+                [m for m in completed if m.body_sink is None and m is not open_body], None
+            )
+            if refused is not None:
+                completed = completed[: completed.index(refused)]
+                error = ProtocolError(413, "request body too large")
             self.current = None
-            self.answer(error.completed)
+            if completed:
+                self.answer(completed)
         if self.pending:
-            self.pending.append(error)  # its turn comes after the held-back answers
-        elif not (self.closed or self.close_after_write):
+            self.pending_error = error  # its turn comes after the held-back answers
+        elif not (self.phase is CLOSED or self.close_after_write):
             self.fail(error)  # (nothing goes out after an answer with Connection: close)
+
+    # -- answering -----------------------------------------------------------------------
 
     def answer(self, messages: list[RequestMessage]) -> None:
         """Answer every complete message in order; park an incomplete last one.
 
-        Once the answers pass `write_high_water`, the rest wait in `pending` until the client
-        reads: a few bytes of pipelined requests must not make megabytes of answers at once.
+        The documented hot loop: the common answers (pre-rendered, or bytes from the app) are
+        framed inline. Once the answers pass `write_high_water`, the rest wait in `pending`
+        until the client reads: a few bytes of pipelined requests must not make megabytes of
+        answers at once.
         """
         ctx = self.ctx
         prerendered = ctx.prerendered
         access_log = ctx.access_log
-        answers: list[bytes | FileBody] = []
-        has_file = False
-        last = messages[-1]
-        budget = ctx.write_high_water - self.out_size
+        date = ctx.date
+        pieces: list[bytes] = []
+        budget = ctx.write_high_water - self.output.size
         for message in messages:
             if budget < 0:
                 self.pending.extend(messages[messages.index(message) :])
                 self.reading = False
                 break
-            if not message.complete:
-                if message.expect_continue and not message.body_size:
-                    answers.append(CONTINUE)  # RFC 9110 §10.1.1: the client waits for this
-                    message.expect_continue = False
-                self.current = message
+            if not message.complete and not self._park(message, pieces):
                 break
-            # After an Upgrade request the bytes that follow are another protocol: answer, close.
-            keep_alive = message.keep_alive and not (
-                ctx.draining or message is last and self.parser.upgraded
-            )
+            keep_alive = message.keep_alive and not ctx.draining
+            version = message.version
             started = time.perf_counter() if access_log else 0.0
             hit = prerendered.get(message.target) if message.method == "GET" else None
             if hit is not None:
                 # PERF: pre-rendered answers skip the Request object and the app entirely.
-                prefix, rest = hit
-                if keep_alive and message.version == "1.1":
-                    answer: bytes | FileBody = prefix + date_line.value + rest
+                status, line, rest, body_size = hit
+                if keep_alive and version == "1.1":
+                    data = line + date + rest
                 else:
-                    conn = connection_line(keep_alive, message.version)
-                    answer = prefix + date_line.value + conn + rest
+                    data = line + date + connection_line(keep_alive, version) + rest
+                remote = self.remote_addr
             else:
-                answer = call_app(ctx.handle, message, keep_alive, self.remote_addr)
-            answers.append(answer)
-            if type(answer) is bytes:
-                budget -= len(answer)
-            else:
-                has_file = True
-                budget -= answer.remaining  # type: ignore[union-attr]
+                remote, scheme = self.remote_addr, "http"
+                if ctx.trust is not None:
+                    remote, scheme = forwarded_client(message.headers, remote, ctx.trust)
+                try:
+                    status, lines, body = ctx.handle(message, remote, scheme)
+                except Exception:
+                    # The app promises never to raise; if it does, this request fails alone.
+                    error_log.exception("the app raised for %s %r", message.method, message.target)
+                    status, lines, body = _APP_FAILED
+                if message.body_sink is not None:
+                    close_quietly(message.body_sink)  # the request is over: its spool goes
+                    message.body_sink = None
+                if type(body) is not bytes:
+                    budget -= self._frame_body(
+                        message,
+                        status,
+                        lines,
+                        body,  # type: ignore[arg-type]
+                        keep_alive,
+                        pieces,
+                        started,
+                    )
+                    ctx.requests_served += 1
+                    if not keep_alive or self.close_after_write:
+                        self.close_after_write = True
+                        break
+                    continue
+                body_size = len(body)
+                if 200 <= status and status != 204 and status != 304 and message.method != "HEAD":
+                    # PERF: protocol.writer.render() inlined for the common answer, a response
+                    # with content (the call cost ~1k instructions, bench/micro.py).
+                    data = b"".join(
+                        (
+                            STATUS_LINES.get(status) or status_line(status),
+                            date,
+                            b""
+                            if keep_alive and version == "1.1"
+                            else connection_line(keep_alive, version),
+                            lines,
+                            LENGTH_LINES.get(body_size) or length_line(body_size),
+                            body,
+                        )
+                    )
+                else:
+                    conn = connection_line(keep_alive, version)
+                    data = render(status, lines, body, conn, date, message.method == "HEAD")
+            pieces.append(data)
+            budget -= len(data)
             ctx.requests_served += 1
             if access_log:
-                access_log(self.remote_addr, message, answer, started)
+                if message.method == "HEAD" or has_no_body(status):
+                    body_size = 0
+                access_log(remote, message, status, len(data), body_size, started)
             if not keep_alive:
                 self.close_after_write = True
                 break
-        if has_file:
-            self.write_all(answers)
-        elif answers:  # all bytes: no file among them
-            self.write(answers[0] if len(answers) == 1 else b"".join(answers))  # type: ignore[arg-type]
-        if self.pending and not self.closed:
+        if len(pieces) == 1 and not self.output.items:
+            self.write(pieces[0])
+        elif pieces:
+            self.output.queue(b"".join(pieces))
+            self.flush()
+        elif self.output.items:
+            self.flush()
+        if self.pending and self.phase is not CLOSED:
             self._update_events()  # EPOLLOUT: on_writable answers the rest once the client reads
+
+    def _park(self, message: RequestMessage, pieces: list[bytes]) -> bool:
+        """A request whose body is still arriving: wait for it, after the 100 it may expect
+        (RFC 9110 §10.1.1). True: answer it at once instead, since no route wants the body
+        (without the 100, and closing rather than reading a body nobody needs)."""
+        if message.expect_continue and not message.body_size:
+            if not message.body_wanted:
+                message.keep_alive = False
+                message.complete = True
+                return True
+            pieces.append(CONTINUE)
+            message.expect_continue = False
+        self.current = message
+        return False
+
+    def _frame_body(
+        self,
+        message: RequestMessage,
+        status: int,
+        lines: bytes,
+        body: FileBody | StreamBody,
+        keep_alive: bool,
+        pieces: list[bytes],
+        started: float,
+    ) -> int:
+        """Queue an answer whose body is a file or a stream; what it adds to the queue."""
+        version = message.version
+        sending = not (message.method == "HEAD" or has_no_body(status))
+        length = body.remaining if type(body) is FileBody else body.length  # type: ignore[union-attr]
+        if length is None and version != "1.1" and sending:
+            keep_alive = False  # RFC 9112 §6.3: HTTP/1.0 has no chunks; the close ends it
+            self.close_after_write = True
+        conn = b"" if keep_alive and version == "1.1" else connection_line(keep_alive, version)
+        pieces.append(render_head(status, lines, length, conn, self.ctx.date))
+        size = len(pieces[-1])
+        if self.ctx.access_log:
+            sent = (length or 0) if sending else 0
+            self.ctx.access_log(self.remote_addr, message, status, size + sent, sent, started)
+        if not sending:
+            close_quietly(body)
+            return size
+        output = self.output
+        output.queue(b"".join(pieces))
+        pieces.clear()
+        if type(body) is FileBody:
+            output.queue(body)
+            return size + body.remaining
+        output.queue(OutStream(body, length is None and version == "1.1"))  # type: ignore[arg-type]
+        return size + output.stream_weight  # nothing more is answered until it has ended
 
     def _answer_pending(self) -> None:
         """The client has read what was queued: answer the requests held back for it."""
-        pending = self.pending
-        self.pending = []
-        error = pending.pop() if type(pending[-1]) is ProtocolError else None
+        pending, self.pending = self.pending, []
+        error, self.pending_error = self.pending_error, None
         if pending:
-            self.answer(pending)  # type: ignore[arg-type]
+            self.answer(pending)
         if error is not None:
             if self.pending:
-                self.pending.append(error)
-            elif not (self.closed or self.close_after_write):
-                self.fail(error)  # type: ignore[arg-type]
+                self.pending_error = error
+            elif not (self.phase is CLOSED or self.close_after_write):
+                self.fail(error)
             return
-        if self.closed or self.close_after_write or self.out or self.pending:
+        if self.phase is CLOSED or self.close_after_write or self.output.items or self.pending:
             return
-        ctx = self.ctx
         self.reading = True
         self._update_events()
-        if self.current is not None:
-            self.deadline = ctx.loop.now + ctx.body_timeout
-        else:
-            self.deadline = ctx.loop.now + (
-                ctx.keepalive_timeout if self.parser.idle else ctx.header_timeout
-            )
-
-    def open_bodies(self, messages: list[RequestMessage]) -> None:
-        """Let the app take each new body as it arrives (spool, stream) instead of RAM."""
-        open_body = self.ctx.handler.open_body
-        for message in messages:
-            sink = open_body(message)
-            if sink is not None:
-                message.set_body_sink(sink)
+        self.settle(True)
 
     def fail(self, error: ProtocolError) -> None:
         """Answer a framing error or limit, then close: nothing after it can be trusted."""
         current = self.current
         if current is not None and current.body_sink is not None:
-            current.body_sink.close()  # a 413 or 408 mid-body: its temporary file goes now
+            close_quietly(current.body_sink)  # a 413 or 408 mid-body: its file goes now
+            current.body_sink = None
         self.current = None
-        body = f"{error.reason}\n".encode()
-        answer = render(
-            error.status, body, b"text/plain; charset=utf-8", b"", b"Connection: close\r\n"
-        )
         self.close_after_write = True
-        self.write(answer)
+        self.write(error_response(error.status, error.reason, self.ctx.date))
 
     # -- writing -------------------------------------------------------------------------
 
     def write(self, data: bytes) -> None:
         """Send now if nothing is queued; queue only what the socket did not take."""
-        if self.closed:
+        if self.phase is CLOSED:
             return
-        if not self.out:
+        if not self.output.items:
             try:
                 sent = self.sock.send(data)
             except (BlockingIOError, InterruptedError):
@@ -348,57 +466,26 @@ class Connection:
                     self.finish()
                 return
             data = data[sent:]
-        self._queue(data)
+        self.output.queue(data)
         self.flush()
-
-    def write_all(self, answers: list[bytes | FileBody]) -> None:
-        """Queue answers some of which are files; consecutive bytes are joined into one send."""
-        pending: list[bytes] = []
-        for answer in answers:
-            if type(answer) is bytes:
-                pending.append(answer)
-            else:
-                pending.append(answer.head)  # type: ignore[union-attr]
-                self._queue(b"".join(pending))
-                pending = []
-                self._queue(answer)
-        if pending:
-            self._queue(b"".join(pending))
-        self.flush()
-
-    def _queue(self, item: bytes | FileBody) -> None:
-        self.out.append(item)
-        self.out_size += len(item) if type(item) is bytes else 0  # type: ignore[arg-type]
 
     def flush(self) -> None:
-        """Send queued items in order until the socket is full or the queue is empty."""
-        out = self.out
-        while out:
-            item = out[0]
-            try:
-                if type(item) is bytes:
-                    if len(out) > 1 and type(out[1]) is bytes:
-                        item = out[0] = item + out.pop(1)  # type: ignore[operator]
-                        continue
-                    sent = self.sock.send(item)
-                    self.out_size -= sent
-                    if sent < len(item):
-                        out[0] = item[sent:]
-                        break
-                else:
-                    self._send_file(item)  # type: ignore[arg-type]
-                out.pop(0)
-            except (BlockingIOError, InterruptedError):
-                break
-            except OSError:
-                self.close()
-                return
-        ctx = self.ctx
-        if out:
-            self.deadline = ctx.loop.now + ctx.body_timeout
-            if self.out_size > ctx.write_high_water:
+        """Send what is queued until the socket is full or the queue is empty."""
+        output = self.output
+        try:
+            output.send(self.sock)
+        except (BlockingIOError, InterruptedError):
+            pass
+        except (OSError, StreamFailed):
+            self.close()  # the client is gone, or a stream broke: what was sent is all
+            return
+        if output.broken:
+            self.close_after_write = True
+        if output.items:
+            if output.size > self.ctx.write_high_water:
                 self.reading = False  # backpressure: no new requests until the client reads
             self._update_events()
+            self.settle(True)  # bytes left: the write clock restarts
             return
         if self.close_after_write:
             self.finish()
@@ -408,41 +495,22 @@ class Connection:
             return
         self.reading = True
         self._update_events()
-        self.deadline = ctx.loop.now + (
-            ctx.keepalive_timeout if self.parser.idle else ctx.header_timeout
-        )
-
-    def _send_file(self, body: FileBody) -> None:
-        """sendfile() until the range is sent; BlockingIOError when the socket is full, or when
-        this connection has had its turn: a client reading as fast as loopback allows would
-        otherwise keep the loop here for the whole file while every other client waits.
-        Measured on 2 cores beside one loopback download at ~350 MB/s: small requests on
-        another connection had p99 65-185 ms / max 250 ms without turns, 19-24 / 39 ms with
-        them, and the download did not slow down.
-        """
-        turn = SENDFILE_TURN
-        while body.remaining > 0:
-            if turn <= 0:
-                raise BlockingIOError  # level-triggered EPOLLOUT resumes us next time round
-            sent = os.sendfile(self.fd, body.fileno(), body.offset, min(body.remaining, turn))
-            turn -= sent
-            if sent == 0:  # the file shrank under us: the client sees a short body and we close
-                self.close_after_write = True
-                body.remaining = 0
-                break
-            body.offset += sent
-            body.remaining -= sent
-        body.close()
+        self.settle(True)
 
     def on_writable(self) -> None:
-        if self.out:
+        if self.output.items:
             self.flush()
-        if self.pending and not (self.out or self.closed or self.close_after_write):
+        if self.pending and not (
+            self.output.items or self.phase is CLOSED or self.close_after_write
+        ):
             self._answer_pending()
 
     def _update_events(self) -> None:
         """Register interest in reading unless paused, in writing while output is queued."""
-        events = (EPOLLIN if self.reading else 0) | (EPOLLOUT if self.out or self.pending else 0)
+        if self.phase is CLOSED:
+            return
+        writing = self.output.items or self.pending
+        events = (EPOLLIN if self.reading else 0) | (EPOLLOUT if writing else 0)
         if events != self.events:
             self.events = events
             self.ctx.loop.modify(self.fd, events)
@@ -451,10 +519,16 @@ class Connection:
 
     def finish(self) -> None:
         """Everything is sent and the connection must end: half-close, then linger briefly."""
-        if self.closed:
+        if self.phase is CLOSED:
             return
         self.pending = []  # the client said it is done (EOF) or an error ends the connection
-        if self.parser.idle and self.current is None and not self.lingering and self._drained():
+        self.pending_error = None
+        if (
+            self.parser.idle
+            and self.current is None
+            and self.phase is not LINGERING
+            and self._drained()
+        ):
             self.close()
             return
         try:
@@ -462,7 +536,7 @@ class Connection:
         except OSError:
             self.close()
             return
-        self.lingering = True
+        self.phase = LINGERING
         self.reading = True
         self._update_events()
         self.deadline = self.ctx.loop.now + LINGER_SECONDS
@@ -471,22 +545,22 @@ class Connection:
         """True when the client has sent nothing we have not read (a plain close is safe)."""
         try:
             return not self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-        except (BlockingIOError, InterruptedError):
-            return True
         except OSError:
             return True
 
     def on_timeout(self) -> None:
-        """The sweep found the deadline passed: answer 408 to a half-sent request, or close."""
-        if self.lingering or self.out or self.pending or self.parser.idle and self.current is None:
+        """The sweep found the deadline passed: answer 408 to a half-sent request, or close
+        (a connection that never began a request gets no answer, as an idle one)."""
+        phase = self.phase
+        if phase is BODY or (phase is HEAD and not self.parser.idle):
+            self.fail(ProtocolError(408, "request timeout"))
+        else:
             self.close()
-            return
-        self.fail(ProtocolError(408, "request timeout"))
 
     def close(self) -> None:
-        if self.closed:
+        if self.phase is CLOSED:
             return
-        self.closed = True
+        self.phase = CLOSED
         ctx = self.ctx
         ctx.loop.unregister(self.fd)
         ctx.connections.pop(self.fd, None)
@@ -494,16 +568,13 @@ class Connection:
             self.sock.close()
         except OSError:
             pass
-        for item in self.out:
-            if type(item) is not bytes:
-                item.close()  # type: ignore[union-attr]
-        self.out = []
+        self.output.close()
         current = self.current
         if current is not None and current.body_sink is not None:
-            current.body_sink.close()  # the client left mid-body: temporary files go now
+            close_quietly(current.body_sink)  # the client left mid-body
         for message in self.pending:
-            if type(message) is RequestMessage and message.body_sink is not None:
-                message.body_sink.close()
+            if message.body_sink is not None:
+                close_quietly(message.body_sink)
         self.pending = []
         if ctx.on_close is not None:
             ctx.on_close(self)
@@ -516,7 +587,7 @@ class Connection:
         closing it would drop that request (and the kernel would answer it with a RST).
         """
         return (
-            not self.out
+            not self.output.items
             and not self.pending
             and self.current is None
             and self.parser.idle
@@ -524,37 +595,13 @@ class Connection:
         )
 
     def __repr__(self) -> str:
-        return f"<Connection fd={self.fd} {self.remote_addr}>"
-
-
-def call_app(
-    handle: Callable[[Request], bytes | FileBody],
-    message: RequestMessage,
-    keep_alive: bool,
-    remote_addr: str | None,
-) -> bytes | FileBody:
-    """The app's answer to a complete message; a body sink it read from is closed after."""
-    request = Request(
-        message.method,
-        message.target,
-        message.headers,
-        message.take_body(),
-        message.version,
-        keep_alive,
-        remote_addr,
-    )
-    store = message.body_sink
-    if store is None:
-        return handle(request)
-    request.body_store = store
-    try:
-        return handle(request)
-    finally:
-        message.body_sink = None
-        store.close()
+        return f"<Connection fd={self.fd} {self.remote_addr} {self.phase.value}>"
 
 
 def sweep(ctx: ServerContext, now: float) -> None:
     """Enforce every connection's deadline; called from a loop timer, not per request."""
     for connection in [c for c in ctx.connections.values() if c.deadline <= now]:
         connection.on_timeout()
+
+
+__all__ = ["Connection", "Handler", "Phase", "ServerContext", "sweep"]

@@ -13,7 +13,7 @@ import ipaddress
 import socket
 import struct
 
-from rush.server.connection import Connection, ServerContext
+from rush.server.connection import Connection, Phase, ServerContext
 from rush.server.loop import EPOLLIN
 
 V1_MAX = 107  # the longest v1 line, CRLF included
@@ -73,7 +73,7 @@ class ProxyHeaderReader:
         self.peer = peer
         self.ctx = ctx
         ctx.loop.register(self.fd, self, EPOLLIN)
-        self.timer = ctx.loop.call_later(ctx.header_timeout, self.close)
+        self.timer = ctx.loop.call_later(ctx.timeouts[Phase.HEAD], self.close)
 
     def on_readable(self) -> None:
         try:

@@ -73,7 +73,7 @@ def project_root(module_name: str) -> str | None:
     depth = module_name.count(".") + (1 if os.path.basename(file) == "__init__.py" else 0)
     for _ in range(depth):
         path = os.path.dirname(path)
-    return path
+    return str(path)
 
 
 class SourceWatcher:
@@ -86,7 +86,7 @@ class SourceWatcher:
             self.inotify.add_watch(directory, _MASK)
 
     def fileno(self) -> int:
-        return self.inotify.fileno()
+        return int(self.inotify.fileno())
 
     def changed(self) -> list[str]:
         """The .py files named by the events waiting now (empty: nothing that matters)."""

@@ -51,9 +51,7 @@ def serve(
     the workers on the code already loaded. `reopen_logs` reopens log files (SIGUSR1);
     `source_root` is the project directory whose modules --reload watches.
     """
-    prepare = getattr(app, "prepare", None)
-    if prepare is not None:
-        prepare()
+    app.prepare()
     AccessLog(config.access_log_format)  # a bad format fails here, at startup, once
     # Resolve every port (0 included) once, so all workers join the same SO_REUSEPORT group;
     # the reservations stay open while we serve so the port cannot change under us.
@@ -140,9 +138,7 @@ def _supervise(
         assert loader is not None
         try:
             fresh = loader()
-            prepare = getattr(fresh, "prepare", None)
-            if prepare is not None:
-                prepare()
+            fresh.prepare()
         except BaseException as exc:  # SyntaxError, ImportError, a module that exits...
             error_log.error(
                 "worker %d (pid %d) cannot load the new code: %s",

@@ -16,19 +16,25 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from rush.request import Request
+from rush.protocol import RequestMessage
 from rush.server.heartbeat import Slot
 from rush.server.loop import EventLoop, Timer
 
+Handle = Callable[[RequestMessage, "str | None", str], Any]
 
-def watched(handle: Callable[[Request], Any], slot: Slot) -> Callable[[Request], Any]:
+
+def watched(handle: Handle, slot: Slot) -> Handle:
     monotonic = time.monotonic
 
-    def handle_watched(request: Request) -> Any:
-        line = f"{request.method} {request.url} HTTP/{request.http_version}"
-        slot.busy(line.encode("utf-8", "replace"), monotonic())
+    def handle_watched(message: RequestMessage, remote_addr: str | None, scheme: str) -> Any:
+        line = b"%s %s HTTP/%s" % (
+            message.method.encode("ascii", "replace"),
+            message.target,
+            message.version.encode("ascii"),
+        )
+        slot.busy(line, monotonic())
         try:
-            return handle(request)
+            return handle(message, remote_addr, scheme)
         finally:
             slot.idle()
 

@@ -22,12 +22,9 @@ import signal
 import socket
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rush.config import Config
-from rush.proxy import ProxyTrust, wrap_handle
-from rush.request import Request
-from rush.response import date_line
+from rush.proxy import ProxyTrust
 from rush.server.accesslog import FLUSH_INTERVAL as ACCESS_FLUSH_INTERVAL
 from rush.server.accesslog import AccessLog
 from rush.server.connection import Connection, Handler, ServerContext, sweep
@@ -178,6 +175,9 @@ class Worker:
         self.reopen_logs = reopen_logs
         self._interrupts = 0
         self.loop = EventLoop()
+        # Decided once here, so requests pay only for what is switched on.
+        self.access = AccessLog(config.access_log_format) if config.access_log else None
+        trust = ProxyTrust(config.forwarded_allow_ips) if config.forwarded_allow_ips else None
         self.ctx = ServerContext(
             self.loop,
             app,
@@ -186,22 +186,15 @@ class Worker:
             config.keepalive_timeout,
             config.body_timeout,
             config.write_high_water,
-            access_log_enabled=bool(config.access_log),
+            access_log=self.access.record if self.access is not None else None,
             on_close=self._on_connection_closed,
+            trust=trust,
         )
         self.listeners: list[Listener] = []
         self.stopping = False
         self.stop_deadline = 0.0
-        # Decided once here, so requests pay only for what is switched on.
-        self.access = AccessLog(config.access_log_format) if config.access_log else None
-        if self.access is not None:
-            self.ctx.access_log = self.access.record
-        handle: Callable[[Request], Any] = self.ctx.handle
-        if config.forwarded_allow_ips:
-            handle = wrap_handle(handle, ProxyTrust(config.forwarded_allow_ips))
         if slot is not None and (config.handler_timeout or config.worker_timeout):
-            handle = watched(handle, slot)
-        self.ctx.handle = handle  # type: ignore[assignment]
+            self.ctx.handle = watched(self.ctx.handle, slot)
 
     def run(self) -> int:
         try:
@@ -246,11 +239,9 @@ class Worker:
             if self.config.proxy_protocol:
                 listener.connect = ProxyHeaderReader
             self.listeners.append(listener)
-        for hook in getattr(self.app, "startup_funcs", ()):
-            hook()
+        self.app.startup()
         # The app's inotify watchers (static file cache) exist per worker, never in the master.
-        start_watchers = getattr(self.app, "start_watchers", None)
-        for watcher in start_watchers() if start_watchers is not None else ():
+        for watcher in self.app.watchers():
             self.loop.register(watcher.fileno(), watcher, EPOLLIN)
         for listener in self.listeners:
             listener.resume()
@@ -297,7 +288,7 @@ class Worker:
     def _tick_date(self) -> None:
         """Refresh the Date line just after each wall-clock second turns."""
         now = time.time()
-        date_line.refresh(now)
+        self.ctx.tick(now)
         self.loop.call_later(1.0 - (now % 1.0) + 0.001, self._tick_date)
 
     def listening_addresses(self) -> list[str]:
@@ -361,11 +352,10 @@ class Worker:
             connection.close()
         for listener in self.listeners:
             listener.close()
-        for hook in getattr(self.app, "shutdown_funcs", ()):
-            try:
-                hook()
-            except Exception:
-                error_log.exception("shutdown hook %r failed", hook)
+        try:
+            self.app.shutdown()
+        except Exception:
+            error_log.exception("the app's shutdown failed")
         if self.access is not None:
             self.access.flush()
         self.loop.close()

@@ -77,7 +77,9 @@ def test_malformed_json_is_answered_400_through_the_app():
     app.post("/j")(lambda request: request.json)
     client = app.test_client()
     assert client.post("/j", json={"k": "v"}).json() == {"k": "v"}
-    assert client.post("/j", body=b"{bad", headers={"Content-Type": "application/json"}).status == 400
+    assert (
+        client.post("/j", body=b"{bad", headers={"Content-Type": "application/json"}).status == 400
+    )
 
 
 def test_urlencoded_form():
@@ -96,7 +98,11 @@ def test_form_is_empty_for_other_bodies():
 
 def test_remote_addr_and_version():
     request = Request("GET", b"/", [], b"", "1.0", False, "10.0.0.1")
-    assert (request.remote_addr, request.http_version, request.keep_alive) == ("10.0.0.1", "1.0", False)
+    assert (request.remote_addr, request.http_version, request.keep_alive) == (
+        "10.0.0.1",
+        "1.0",
+        False,
+    )
 
 
 def test_multidict_items_and_repr():

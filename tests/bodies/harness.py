@@ -1,64 +1,109 @@
-"""Drive an app the way the connection does, without sockets: parser -> open_body -> handle.
+"""Drive an app through a real Connection whose socket is a fake: no kernel, no loop turns.
 
-`Session.feed(piece)` parses bytes like one `recv`, hands each new body to `app.open_body`,
-answers every complete request (setting `request.body_store`, closing the sink after), and
-keeps an incomplete one; `disconnect()` closes its sink as the connection does when the
-client leaves. Answers are parsed with the test client's TestResponse.
+`Session.feed(piece)` hands the connection `piece` as one `recv`; every answer it sends is
+parsed back (TestResponse) into `responses`, and a canned protocol error that closes the
+connection into `error`. `disconnect()` is the client leaving: the connection closes, with its
+sinks. `current` is the request whose body is still arriving.
 """
 
 from __future__ import annotations
 
+import os
 import random
 from collections.abc import Iterator
 
-from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
-from rush.server.connection import call_app
+from rush.protocol import Limits, RequestMessage
+from rush.server.connection import Connection, ServerContext
+from rush.server.loop import EventLoop
 from rush.testing import TestResponse
+
+# A real descriptor for the loop's epoll to hold; the fake socket never reads or writes it.
+_EPOLL_TARGET = os.eventfd(0)
+
+
+class FakeSocket:
+    """recv_into() hands out what the test fed; send() keeps everything."""
+
+    def __init__(self) -> None:
+        self.incoming = b""
+        self.sent = bytearray()
+
+    def fileno(self) -> int:
+        return _EPOLL_TARGET
+
+    def recv_into(self, buffer: bytearray) -> int:
+        data, self.incoming = self.incoming[: len(buffer)], self.incoming[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        raise BlockingIOError
+
+    def send(self, data: bytes) -> int:
+        self.sent += data
+        return len(data)
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
 
 
 class Session:
     def __init__(self, app, limits: Limits | None = None) -> None:
         app.prepare()
-        self.app = app
-        self.limits = limits or Limits()
-        self.parser = RequestParser(
-            self.limits, lambda message: app.body_limit_for(message, self.limits.max_body)
-        )
-        self.current: RequestMessage | None = None
+        self.loop = EventLoop()
+        self.ctx = ServerContext(self.loop, app, limits or Limits(), 10.0, 10.0, 10.0, 1 << 20)
+        self.sock = FakeSocket()
+        self.connection = Connection(self.sock, "127.0.0.1", self.ctx)  # type: ignore[arg-type]
         self.responses: list[TestResponse] = []
-        self.error: ProtocolError | None = None
-        self.sinks: list[object] = []
+        self.error: TestResponse | None = None
+
+    @property
+    def current(self) -> RequestMessage | None:
+        return self.connection.current
 
     def feed(self, data: bytes) -> None:
-        try:
-            messages = self.parser.feed(data)
-        except ProtocolError as error:
-            self.error = error
-            self.disconnect()
-            return
-        for message in messages:
-            if message.has_body:
-                sink = self.app.open_body(message)
-                if sink is not None:
-                    self.sinks.append(sink)
-                    message.set_body_sink(sink)
-        if self.current is not None:
-            messages.insert(0, self.current)
-            self.current = None
-        for message in messages:
-            if not message.complete:
-                self.current = message
-                break
-            self.responses.append(TestResponse(self.answer(message)))
+        while data and not self.connection.closed and self.error is None:
+            self.sock.incoming, data = data[: 1 << 16], data[1 << 16 :]
+            while self.sock.incoming and not self.connection.closed and self.error is None:
+                self.connection.on_readable()
+                self._collect()
 
-    def answer(self, message: RequestMessage) -> bytes:
-        return call_app(self.app.handle, message, message.keep_alive, "127.0.0.1")
+    def _collect(self) -> None:
+        for raw in split_responses(self.sock):
+            response = TestResponse(raw)
+            if response.headers.get("Connection") == "close" and response.status >= 400:
+                self.error = response
+            else:
+                self.responses.append(response)
 
     def disconnect(self) -> None:
-        current = self.current
-        self.current = None
-        if current is not None and current.body_sink is not None:
-            current.body_sink.close()
+        self.connection.close()
+
+
+def split_responses(sock: FakeSocket) -> Iterator[bytes]:
+    """Whole responses (Content-Length framed) off the front of what the socket was sent."""
+    sent = sock.sent
+    while True:
+        end = sent.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(sent[: end + 4])
+        length = 0
+        for line in head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            if name.lower() == b"content-length":
+                length = int(value)
+        if head.startswith(b"HTTP/1.1 100 "):
+            length = 0
+        if len(sent) < end + 4 + length:
+            return
+        raw = bytes(sent[: end + 4 + length])
+        del sent[: end + 4 + length]
+        if not raw.startswith(b"HTTP/1.1 100 "):
+            yield raw
 
 
 def splits(data: bytes, rng: random.Random, max_piece: int = 64) -> Iterator[bytes]:

@@ -248,8 +248,7 @@ def split_responses(
 def expected_answers(outcome: Outcome) -> int:
     """How many final answers a client must read: up to a close, plus the error if any."""
     for index, message in enumerate(outcome.answered):
-        last = index == len(outcome.answered) - 1
-        if not message.keep_alive or (last and outcome.upgraded):
+        if not message.keep_alive:
             return index + 1
     return len(outcome.answered) + (outcome.status is not None)
 

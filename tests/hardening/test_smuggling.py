@@ -126,7 +126,7 @@ def test_valid_case_over_a_socket(servers, case: Case) -> None:
     """
     server = server_for(servers, case)
     wanted = len(case.expect["messages"])
-    reusable = not case.expect.get("upgraded") and case.expect["messages"][-1]["keep_alive"]
+    reusable = case.expect["messages"][-1]["keep_alive"]
     with connect(server.port) as sock:
         sock.sendall(case.data + (PROBE if reusable else b""))
         reader = Reader(sock)

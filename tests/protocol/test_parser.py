@@ -234,70 +234,56 @@ def test_head_guard_counts_only_head_bytes(after: str) -> None:
     assert outcome == feed_pieces([data], limits)
 
 
-# -- body_limit_for --------------------------------------------------------------------------
+# -- the planned body limit ----------------------------------------------------------------
 
 
-class TestBodyLimitFor:
-    """Routes can lower or raise the body limit per request, decided once the head is known."""
-
-    @staticmethod
-    def per_route(message: RequestMessage) -> int:
-        return 1000 if message.target.startswith(b"/upload") else 5
+class TestPlannedBodyLimit:
+    """The server sets `body_limit` on a message from the app's plan once feed() returned its
+    head; from then on the parser refuses body bytes beyond it. Until then Limits.max_body
+    bounds it (100 here)."""
 
     @pytest.mark.parametrize(
-        "data, status",
+        "data, limit, status",
         [
-            (post(b"12345"), None),
-            (post(b"123456"), 413),
-            (chunked(b"123", b"45"), None),
-            (chunked(b"123", b"456"), 413),
-            (post(b"u" * 1000, target=b"/upload"), None),
-            (post(b"u" * 1001, target=b"/upload"), 413),
-            (chunked(b"u" * 500, b"v" * 500, target=b"/upload"), None),
-            (chunked(b"u" * 500, b"v" * 501, target=b"/upload"), 413),
+            (post(b"12345"), 5, None),
+            (post(b"123456"), 5, 413),
+            (chunked(b"123", b"45"), 5, None),
+            (chunked(b"123", b"456"), 5, 413),
+            (post(b"u" * 1000), 1000, None),
+            (post(b"u" * 1001), 1000, 413),
         ],
-        ids=[
-            "cl-lowered-at",
-            "cl-lowered-over",
-            "chunked-lowered-at",
-            "chunked-lowered-over",
-            "cl-raised-at",
-            "cl-raised-over",
-            "chunked-raised-at",
-            "chunked-raised-over",
-        ],
+        ids=["cl-at", "cl-over", "chunked-at", "chunked-over", "raised-at", "raised-over"],
     )
-    def test_limit_follows_the_callback(self, data: bytes, status: int | None) -> None:
-        """Limits.max_body is 100 here: the callback both lowers it (5) and raises it (1000)."""
+    def test_limit_set_after_the_head_bounds_the_body(
+        self, data: bytes, limit: int, status: int | None
+    ) -> None:
+        head, _, body = data.partition(b"\r\n\r\n")
         for how in SPLITS.values():
-            assert feed_pieces(how(data), SMALL, self.per_route).status == status
+            parser = RequestParser(Limits(max_body=1 << 20))
+            (message,) = parser.feed(head + b"\r\n\r\n")
+            assert parser.with_body == [message]
+            message.body_limit = limit
+            try:
+                for piece in how(body):
+                    parser.feed(piece)
+            except ProtocolError as error:
+                assert error.status == status
+            else:
+                assert status is None and message.complete
 
-    def test_asked_once_per_request_with_a_body(self) -> None:
-        asked: list[bytes] = []
+    def test_unplanned_messages_are_bounded_by_limits_max_body(self) -> None:
+        (message,) = RequestParser(SMALL).feed(post(b"abc"))
+        assert message.body_limit == SMALL.max_body
+        assert feed_pieces([post(b"x" * 101)], SMALL).status == 413
 
-        def record(message: RequestMessage) -> int:
-            asked.append(message.target)
-            return 100
-
-        parser = RequestParser(SMALL, record)
+    def test_each_head_with_a_body_is_listed_once(self) -> None:
+        listed: list[bytes] = []
+        parser = RequestParser(SMALL)
         data = request(target=b"/none") + post(b"x", b"/cl") + chunked(b"y", target=b"/te")
         for piece in bytewise(data):
             parser.feed(piece)
-        assert asked == [b"/cl", b"/te"]
-
-    def test_limit_is_recorded_on_the_message(self) -> None:
-        (message,) = RequestParser(SMALL, self.per_route).feed(post(b"abc", b"/upload"))
-        assert message.body_limit == 1000
-
-    def test_callback_failure_propagates_unchanged(self) -> None:
-        """A bug in the callback is the server's fault, not a 400 for the client."""
-
-        def broken(message: RequestMessage) -> int:
-            raise LookupError("route table gone")
-
-        parser = RequestParser(SMALL, broken)
-        with pytest.raises(LookupError):
-            parser.feed(post(b"abc"))
+            listed += [message.target for message in parser.with_body]
+        assert listed == [b"/cl", b"/te"]
 
 
 # -- message fields ------------------------------------------------------------------------
@@ -444,59 +430,22 @@ def test_next_request_after_a_split_body_is_returned_by_the_feed_that_completes_
     assert follower.target == b"/second" and follower.complete
 
 
-# -- body sinks ------------------------------------------------------------------------------
+# -- bodies are handed out, never pushed --------------------------------------------------
 
 
-def test_body_sink_gets_buffered_then_later_chunks_then_finish() -> None:
-    parser = RequestParser()
-    data = post(b"hello world")
-    head_end = data.index(b"\r\n\r\n") + 4
-    (message,) = parser.feed(data[: head_end + 5])
-    sink = RecordingSink()
-    message.set_body_sink(sink)
-    assert sink.events == [b"hello"]
-    assert message.body_parts == []
-    parser.feed(data[head_end + 5 : head_end + 8])
-    parser.feed(data[head_end + 8 :])
-    assert sink.events == [b"hello", b" wo", b"rld", "finish"]
-    assert message.complete and message.take_body() == b""
-
-
-def test_body_sink_set_after_completion_finishes_at_once() -> None:
-    (message,) = RequestParser().feed(chunked(b"ab", b"cd"))
-    sink = RecordingSink()
-    message.set_body_sink(sink)
-    assert sink.data == b"abcd" and sink.events[-1] == "finish"
-    assert sink.events.count("finish") == 1
-
-
-def test_body_sink_on_chunked_body_sees_only_data() -> None:
+def test_the_parser_never_calls_a_body_sink() -> None:
+    """Sinks run app code: the server hands them the parts after feed() returns, never the
+    parser from inside llhttp's callbacks. The parts wait in `body_parts`."""
     parser = RequestParser()
     data = chunked(b"chunk-one", b"chunk-two")
     cut = data.index(b"\r\n\r\n") + 4 + 5  # the head and "9\r\nch"
     (message,) = parser.feed(data[:cut])
     sink = RecordingSink()
-    message.set_body_sink(sink)
+    message.body_sink = sink  # type: ignore[assignment]
     for piece in bytewise(data[cut:]):
         parser.feed(piece)
-    assert sink.data == b"chunk-onechunk-two"
-    assert sink.events[-1] == "finish" and sink.events.count("finish") == 1
-
-
-def test_body_sink_failure_is_not_a_protocol_error() -> None:
-    """A full disk is the server's problem: the sink's own exception comes out of feed()."""
-
-    class FullDisk(RecordingSink):
-        def write(self, chunk: bytes) -> None:
-            raise OSError(28, "No space left on device")
-
-    parser = RequestParser()
-    data = post(b"0123456789")
-    (message,) = parser.feed(data[:-10])  # the head only: nothing buffered yet
-    message.set_body_sink(FullDisk())
-    with pytest.raises(OSError):
-        parser.feed(data[-5:])
-    assert parser.feed(request()) == []
+    assert sink.events == []
+    assert message.complete and message.take_body() == b"chunk-onechunk-two"
 
 
 # -- pipelining and errors ----------------------------------------------------------------
@@ -592,28 +541,38 @@ def test_protocol_error_carries_status_and_reason() -> None:
 UPGRADE = HOST + b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
 
 
-def test_upgrade_request_is_returned_and_the_rest_ignored() -> None:
-    parser = RequestParser()
-    messages = parser.feed(request(target=b"/ws", fields=UPGRADE) + b"\x81\x05hello")
-    assert [m.target for m in messages] == [b"/ws"]
-    assert messages[0].complete and parser.upgraded
-    assert parser.feed(request()) == []
-    assert parser.feed(b"anything at all \x00\xff") == []
+def test_upgrade_is_ignored_and_the_next_request_parsed() -> None:
+    """RFC 9110 §7.8: a server may ignore Upgrade; Rush answers it as an ordinary request and
+    the connection stays HTTP/1.1 (as nginx does)."""
+    for how in SPLITS.values():
+        parser = RequestParser()
+        data = request(target=b"/ws", fields=UPGRADE) + request(target=b"/next")
+        messages = feed_all(how(data), parser)
+        assert [(m.target, m.complete, m.keep_alive) for m in messages] == [
+            (b"/ws", True, True),
+            (b"/next", True, True),
+        ]
 
 
-def test_requests_before_an_upgrade_in_the_same_feed_are_returned() -> None:
+def test_requests_around_an_upgrade_in_the_same_feed_are_returned() -> None:
     parser = RequestParser()
     messages = parser.feed(
-        request(target=b"/1") + post(b"x", b"/2") + request(target=b"/ws", fields=UPGRADE)
+        request(target=b"/1")
+        + post(b"x", b"/2")
+        + request(target=b"/ws", fields=UPGRADE)
+        + post(b"yz", b"/3")
     )
-    assert [m.target for m in messages] == [b"/1", b"/2", b"/ws"]
-    assert all(m.complete for m in messages) and parser.upgraded
+    assert [m.target for m in messages] == [b"/1", b"/2", b"/ws", b"/3"]
+    assert all(m.complete for m in messages)
+    assert [m.take_body() for m in messages] == [b"", b"x", b"", b"yz"]
 
 
-def test_upgrade_split_byte_by_byte() -> None:
+def test_bytes_of_another_protocol_after_an_upgrade_are_a_bad_request() -> None:
     parser = RequestParser()
-    messages = feed_all(bytewise(request(target=b"/ws", fields=UPGRADE) + b"junk"), parser)
-    assert [m.target for m in messages] == [b"/ws"] and parser.upgraded
+    with pytest.raises(ProtocolError) as caught:
+        feed_all(bytewise(request(target=b"/ws", fields=UPGRADE) + b"\x81\x05hello"), parser)
+    assert caught.value.status == 400
+    assert [m.target for m in caught.value.completed] in ([b"/ws"], [])
 
 
 def test_upgrade_request_keeps_its_body() -> None:
@@ -623,13 +582,14 @@ def test_upgrade_request_keeps_its_body() -> None:
     body is delivered in full or the request is refused, never a complete message whose
     body_size contradicts its Content-Length.
     """
-    parser = RequestParser()
-    data = request(b"POST", b"/ws", UPGRADE + b"Content-Length: 3\r\n", b"abc")
-    try:
-        messages = parser.feed(data)
-    except ProtocolError:
-        return
-    (message,) = messages
-    assert message.complete
-    assert message.body_size == message.content_length == 3
-    assert message.take_body() == b"abc"
+    for how in SPLITS.values():
+        parser = RequestParser()
+        data = request(b"POST", b"/ws", UPGRADE + b"Content-Length: 3\r\n", b"abc")
+        (message, after) = feed_all(how(data + request(target=b"/after")), parser)
+        assert message.complete and after.complete
+        assert message.body_size == message.content_length == 3
+        assert message.take_body() == b"abc"
+        chunked_upgrade = request(b"POST", b"/ws", UPGRADE + b"Transfer-Encoding: chunked\r\n")
+        body = b"3\r\nabc\r\n0\r\n\r\n"
+        (message,) = feed_all(how(chunked_upgrade + body), RequestParser())
+        assert message.complete and message.take_body() == b"abc"

@@ -114,7 +114,7 @@ def drain(watcher) -> None:
 def watched(tree):
     app = build_app(tree)
     client = app.test_client()
-    (watcher,) = app.start_watchers()
+    (watcher,) = app.watchers()
     yield app, client, watcher
     app.static_files.stop_watching()
 
@@ -208,7 +208,7 @@ def test_preloaded_entries_are_revalidated_after_the_fork(tree):
     keys = set(app.static_files.cached_keys())
     assert {str(tree / "public" / "a.txt"), str(tree / "public" / "style.css")} <= keys
     (tree / "public" / "a.txt").write_text("changed before the worker started\n")
-    (watcher,) = app.start_watchers()
+    (watcher,) = app.watchers()
     try:
         keys = app.static_files.cached_keys()
         assert str(tree / "public" / "a.txt") not in keys
