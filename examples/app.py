@@ -6,7 +6,7 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from rush import Rush
+from rush import Rush, escape
 
 HERE = Path(__file__).resolve().parent
 
@@ -23,7 +23,8 @@ def index(request):
 
 @app.get("/hello")
 def hello(request):
-    return f"hello, {request.args.get('name', 'world')}!"
+    # A str answer is HTML: what the client sent is escaped, or a browser would run it.
+    return f"hello, {escape(request.args.get('name', 'world'))}!"
 
 
 @app.route("/users/<int:user_id>", methods=["GET", "DELETE"])

@@ -12,7 +12,7 @@ from rush.app import Rush
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
-from rush.response import Response, redirect
+from rush.response import Response, escape, redirect
 
 __version__ = "0.1.0"
 
@@ -26,5 +26,6 @@ __all__ = [
     "RouteError",
     "Rush",
     "abort",
+    "escape",
     "redirect",
 ]

@@ -17,14 +17,12 @@ object are only paid for by apps and requests that use them.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
-from rush.exceptions import ConfigError, HTTPError, reason_phrase
+from rush.exceptions import ConfigError, HTTPError, error_page
 from rush.fileresponse import FileResponse
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
@@ -38,17 +36,15 @@ from rush.protocol.writer import (
 from rush.request import Request, decode_path
 from rush.response import HTML_LINE, JSON_LINE, Response, dump_json
 from rush.routing import Route, Router
+from rush.scaffold import Handler, Scaffold
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
 
 error_log = logging.getLogger("rush.error")
 
-F = TypeVar("F", bound=Callable[..., Any])
-Handler = Callable[..., Any]
-
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
 
-class Rush:
+class Rush(Scaffold):
     """A Rush application: register routes with decorators, then `run()` it.
 
     Hooks and where they run:
@@ -99,11 +95,7 @@ class Rush:
         # the smallest spool_threshold of any route, or -1 once a route has stream=True.
         self._body_in_memory = spool_threshold
         self._route_body_limits = False  # whether any route sets its own max_body
-        self.error_handlers: dict[int | type[BaseException], Handler] = {}
-        self.before_request_funcs: list[Callable[[Request], Any]] = []
-        self.after_request_funcs: list[Callable[[Request, Response], Response | None]] = []
-        self.startup_funcs: list[Callable[[], Any]] = []
-        self.shutdown_funcs: list[Callable[[], Any]] = []
+        Scaffold.__init__(self)
         # GET target -> answer: fixed answers the server may pre-render at startup and send
         # without building a Request.
         self._prerendered: dict[bytes, Answer] = {}
@@ -114,28 +106,6 @@ class Rush:
 
     # -- registering ---------------------------------------------------------------------
 
-    def route(
-        self,
-        path: str,
-        methods: list[str] | tuple[str, ...] | None = None,
-        *,
-        max_body: int | None = None,
-        **options: Any,
-    ) -> Callable[[F], F]:
-        """Bind a handler to `path` for `methods` (GET by default).
-
-        `max_body` overrides the request body limit for this route (413 beyond it).
-        `stream=True` makes the handler a generator that receives the body as it arrives
-        (`chunk = yield`, b"" at the end) and returns the response. The app's body options
-        (`spool_threshold=`, `max_form_parts=`, ...) may be overridden per route.
-        """
-
-        def decorator(func: F) -> F:
-            self.add_route(path, func, methods, max_body=max_body, **options)
-            return func
-
-        return decorator
-
     def add_route(
         self,
         path: str,
@@ -144,6 +114,7 @@ class Rush:
         /,
         **options: Any,
     ) -> Route:
+        """Bind `endpoint` to `path` for `methods` now; see `route` for the options."""
         endpoint = prepare_route(self.body_options, endpoint, options)
         route = self.router.add(path, methods or ["GET"], endpoint, **options)
         if options.get("max_body") is not None:
@@ -154,21 +125,6 @@ class Rush:
             threshold = options["body_options"].spool_threshold
             self._body_in_memory = min(self._body_in_memory, threshold)
         return route
-
-    def get(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.route(path, ["GET"], **options)
-
-    def post(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.route(path, ["POST"], **options)
-
-    def put(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.route(path, ["PUT"], **options)
-
-    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.route(path, ["PATCH"], **options)
-
-    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
-        return self.route(path, ["DELETE"], **options)
 
     def redirect(self, path: str, location: str, status: int = 301) -> None:
         """Answer GET `path` with a redirect to `location`, rendered once at startup."""
@@ -191,42 +147,6 @@ class Rush:
         route = self.add_route(path, redirect_endpoint, ["GET"])
         if route.is_static:
             self._prerendered[path.encode("utf-8")] = answer
-
-    def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
-        """Handle an HTTP status (`404`) or an exception class; called as f(request, error)."""
-        if isinstance(code_or_exception, int):
-            if not 400 <= code_or_exception <= 599:
-                raise ConfigError(f"errorhandler({code_or_exception}): not an error status")
-        elif not (
-            isinstance(code_or_exception, type) and issubclass(code_or_exception, BaseException)
-        ):
-            raise ConfigError(f"errorhandler({code_or_exception!r}): need a status or exception")
-
-        def decorator(func: F) -> F:
-            self.error_handlers[code_or_exception] = func
-            return func
-
-        return decorator
-
-    def before_request(self, func: F) -> F:
-        """Run `func(request)` before each handler; a non-None return value is the answer."""
-        self.before_request_funcs.append(func)
-        return func
-
-    def after_request(self, func: F) -> F:
-        """Run `func(request, response)` after each handler; it may change or replace it."""
-        self.after_request_funcs.append(func)
-        return func
-
-    def on_startup(self, func: F) -> F:
-        """Run `func()` once in each worker process when it starts."""
-        self.startup_funcs.append(func)
-        return func
-
-    def on_shutdown(self, func: F) -> F:
-        """Run `func()` once in each worker process when it stops."""
-        self.shutdown_funcs.append(func)
-        return func
 
     # -- what the server asks (the Handler protocol of rush.server.connection) -----------
 
@@ -577,15 +497,6 @@ class Rush:
     def prepare(self) -> None:
         """Compile the route table; the server calls this in the master, before forking."""
         self.router.compile()
-
-
-def error_page(status: int, message: str | None = None) -> bytes:
-    """The default HTML body for an error status."""
-    phrase = reason_phrase(status)
-    text = f"<!doctype html>\n<title>{status} {phrase}</title>\n<h1>{phrase}</h1>\n"
-    if message:
-        text += f"<p>{html.escape(message)}</p>\n"
-    return text.encode("utf-8")
 
 
 def _name(func: Any) -> str:

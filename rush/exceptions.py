@@ -7,6 +7,7 @@ it is logged with its traceback and answered 500.
 
 from __future__ import annotations
 
+import html
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 from rush.protocol.writer import reason_phrase
@@ -71,3 +72,12 @@ class RouteError(ValueError):
 
 class ConfigError(ValueError):
     """A configuration mistake found at startup (bad bind address, missing folder...)."""
+
+
+def error_page(status: int, message: str | None = None) -> bytes:
+    """The default HTML body for an error status."""
+    phrase = reason_phrase(status)
+    text = f"<!doctype html>\n<title>{status} {phrase}</title>\n<h1>{phrase}</h1>\n"
+    if message:
+        text += f"<p>{html.escape(message)}</p>\n"
+    return text.encode("utf-8")

@@ -9,6 +9,7 @@ NUL and non-latin-1 text.
 
 from __future__ import annotations
 
+import html
 import json as _stdlib_json
 from collections.abc import Iterable, Iterator
 from typing import Any
@@ -42,6 +43,12 @@ _FRAMING = frozenset(("content-length", "transfer-encoding", "connection", "keep
 _content_type_memo: dict[str, bytes] = {
     value.decode(): line for value, line in _content_type_lines.items()
 }
+
+
+def escape(value: object) -> str:
+    """`value` as text safe inside HTML (`&`, `<`, `>`, `"` and `'` escaped), as Flask's
+    `escape`: a str answer is HTML, so anything a client sent must go through this."""
+    return html.escape(str(value), quote=True)
 
 
 def content_type_line(value: str | None) -> bytes:

@@ -90,15 +90,9 @@ class TestClient:
             pairs.insert(0, ("Host", "testserver"))
         target = path + ("?" + urlencode(query, doseq=True) if query else "")
         raw_headers = [(n.encode("latin-1"), v.encode("latin-1")) for n, v in pairs]
-        if body:
-            raw_headers.append((b"Content-Length", str(len(body)).encode()))
-        message = RequestMessage(
-            method.upper(), target.encode("utf-8"), http_version, raw_headers, True
+        message = RequestMessage.built(
+            method.upper(), target.encode("utf-8"), http_version, raw_headers, body
         )
-        message.content_length = len(body) if body else None
-        message.body_parts = [body] if body else []
-        message.body_size = len(body)
-        message.complete = True
         return TestResponse(frame(self.app.handle(message, remote_addr, "http"), message))
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:

@@ -115,6 +115,27 @@ class RequestMessage:
         self.body_wanted = True  # False: the answer will not read it (100-continue is skipped)
         self.complete = False
 
+    @classmethod
+    def built(
+        cls,
+        method: str,
+        target: bytes,
+        version: str,
+        headers: list[tuple[bytes, bytes]],
+        body: bytes = b"",
+    ) -> RequestMessage:
+        """A complete request made in process (the test client), framed as a client would:
+        a body gets its `Content-Length` field."""
+        fields = list(headers)
+        if body:
+            fields.append((b"Content-Length", b"%d" % len(body)))
+        message = cls(method, target, version, fields, True)
+        message.content_length = len(body) if body else None
+        message.body_parts = [body] if body else []
+        message.body_size = len(body)
+        message.complete = True
+        return message
+
     @property
     def has_body(self) -> bool:
         return self.chunked or bool(self.content_length)

@@ -1,0 +1,110 @@
+"""What an app (and later a blueprint) registers: routes, error handlers and hooks.
+
+`Scaffold` owns the decorators users write (`@app.route`, `@app.get`, `@app.errorhandler`,
+`@app.before_request`, ...) and the tables they fill; how a route is actually added is the
+subclass's `add_route`. It knows nothing of requests being served.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from rush.exceptions import ConfigError
+
+F = TypeVar("F", bound=Callable[..., Any])
+Handler = Callable[..., Any]
+
+
+class Scaffold:
+    """The registration half of an app: decorators and the tables they fill."""
+
+    def __init__(self) -> None:
+        self.error_handlers: dict[int | type[BaseException], Handler] = {}
+        self.before_request_funcs: list[Callable[..., Any]] = []
+        self.after_request_funcs: list[Callable[..., Any]] = []
+        self.startup_funcs: list[Callable[[], Any]] = []
+        self.shutdown_funcs: list[Callable[[], Any]] = []
+
+    def add_route(
+        self,
+        path: str,
+        endpoint: Handler,
+        methods: list[str] | tuple[str, ...] | None = None,
+        /,
+        **options: Any,
+    ) -> Any:
+        raise NotImplementedError
+
+    def route(
+        self,
+        path: str,
+        methods: list[str] | tuple[str, ...] | None = None,
+        *,
+        max_body: int | None = None,
+        **options: Any,
+    ) -> Callable[[F], F]:
+        """Bind a handler to `path` for `methods` (GET by default).
+
+        `max_body` overrides the request body limit for this route (413 beyond it).
+        `stream=True` makes the handler a generator that receives the body as it arrives
+        (`chunk = yield`, b"" at the end) and returns the response. The app's body options
+        (`spool_threshold=`, `max_form_parts=`, ...) may be overridden per route.
+        """
+
+        def decorator(func: F) -> F:
+            self.add_route(path, func, methods, max_body=max_body, **options)
+            return func
+
+        return decorator
+
+    def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["GET"], **options)
+
+    def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["POST"], **options)
+
+    def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["PUT"], **options)
+
+    def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["PATCH"], **options)
+
+    def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        return self.route(path, ["DELETE"], **options)
+
+    def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
+        """Handle an HTTP status (`404`) or an exception class; called as f(request, error)."""
+        if isinstance(code_or_exception, int):
+            if not 400 <= code_or_exception <= 599:
+                raise ConfigError(f"errorhandler({code_or_exception}): not an error status")
+        elif not (
+            isinstance(code_or_exception, type) and issubclass(code_or_exception, BaseException)
+        ):
+            raise ConfigError(f"errorhandler({code_or_exception!r}): need a status or exception")
+
+        def decorator(func: F) -> F:
+            self.error_handlers[code_or_exception] = func
+            return func
+
+        return decorator
+
+    def before_request(self, func: F) -> F:
+        """Run `func(request)` before each handler; a non-None return value is the answer."""
+        self.before_request_funcs.append(func)
+        return func
+
+    def after_request(self, func: F) -> F:
+        """Run `func(request, response)` after each handler; it may change or replace it."""
+        self.after_request_funcs.append(func)
+        return func
+
+    def on_startup(self, func: F) -> F:
+        """Run `func()` once in each worker process when it starts."""
+        self.startup_funcs.append(func)
+        return func
+
+    def on_shutdown(self, func: F) -> F:
+        """Run `func()` once in each worker process when it stops."""
+        self.shutdown_funcs.append(func)
+        return func
