@@ -48,7 +48,10 @@ _content_type_memo: dict[str, bytes] = {
 def escape(value: object) -> str:
     """`value` as text safe inside HTML (`&`, `<`, `>`, `"` and `'` escaped), as Flask's
     `escape`: a str answer is HTML, so anything a client sent must go through this."""
-    return html.escape(str(value), quote=True)
+    text = str(value)
+    if text.isalnum():
+        return text  # PERF: a plain word (the common value) has nothing to escape: ~2k fewer
+    return html.escape(text, quote=True)
 
 
 def content_type_line(value: str | None) -> bytes:

@@ -196,13 +196,19 @@ def length_line(size: int) -> bytes:
 
 
 def render_head(
-    status: int, lines: bytes, length: int | None, connection: bytes, date: bytes
+    status: int,
+    lines: bytes,
+    length: int | None,
+    connection: bytes,
+    date: bytes,
+    chunked: bool = True,
 ) -> bytes:
-    """The head of an answer whose body follows separately: `length` bytes, or chunked (None)."""
+    """The head of an answer whose body follows separately: `length` bytes, or of unknown
+    length: chunked, or (`chunked=False`, for HTTP/1.0, RFC 9112 §6.1) ended by the close."""
     if has_no_body(status):
         framing = b""
     elif length is None:
-        framing = b"Transfer-Encoding: chunked\r\n"
+        framing = b"Transfer-Encoding: chunked\r\n" if chunked else b""
     else:
         framing = b"Content-Length: %d\r\n" % length
     return b"".join((status_line(status), date, connection, lines, framing, b"\r\n"))

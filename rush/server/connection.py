@@ -7,9 +7,9 @@ the app is reached only through the `Handler` protocol (rush.server.context).
 Facts and strategy:
 - One `recv` per readable event; every request completed by those bytes is answered, in
   order, and all their answers leave in one `send` (pipelining costs one syscall per batch).
-- Request bodies: for each head that announces one, after `feed()` returns, the app is asked
-  once for a body plan (limit, sink, wanted). The parts the parser collected go to the sink
-  here, never from inside a parser callback; a sink that returns True refused the rest (413).
+- Request bodies (rush.server.intake): for each head that announces one, after `feed()`
+  returns, the app is asked once for a body plan (limit, sink, wanted); the collected parts go
+  to the sink then, never from inside a parser callback.
 - Writes: if nothing is queued, `send` at once; only the remainder is queued (rush.server.
   output) and only then do we ask for EPOLLOUT. Above `write_high_water` queued bytes (file
   bytes included) we stop reading and answering, so a client that pipelines and never reads
@@ -33,11 +33,12 @@ import time
 
 from rush.protocol import ProtocolError, RequestMessage, RequestParser
 from rush.protocol.writer import (
+    CLOSE_LINE,
     CONTINUE,
     LENGTH_LINES,
     STATUS_LINES,
+    Answer,
     FileBody,
-    StreamBody,
     connection_line,
     error_response,
     has_no_body,
@@ -55,12 +56,11 @@ from rush.server.context import (
     LINGER_SECONDS,
     LINGERING,
     WRITING,
-    Handler,
-    Phase,
     ServerContext,
 )
+from rush.server.intake import plan_completed, refusal, take_bodies
 from rush.server.loop import EPOLLIN, EPOLLOUT
-from rush.server.output import Output, OutStream, StreamFailed, close_quietly
+from rush.server.output import Output, StreamFailed, close_quietly
 
 error_log = logging.getLogger("rush.error")
 
@@ -155,7 +155,7 @@ class Connection:
             self._on_protocol_error(error, open_body)
             return
         if parser.with_body or (open_body is not None and open_body.body_sink is not None):
-            refused = self._take_bodies(parser.with_body, open_body)
+            refused = take_bodies(ctx, parser.with_body, open_body)
             if refused is not None:
                 self._refuse(refused, messages, open_body)
                 return
@@ -187,41 +187,6 @@ class Connection:
             self.settle(current is not open_body or current.body_size != body_before)
         # Else only blank lines came (RFC 9112 §2.2 lets us skip them): no request, no progress.
 
-    def _take_bodies(
-        self, heads: list[RequestMessage], open_body: RequestMessage | None
-    ) -> RequestMessage | None:
-        """Plan the bodies of new heads, hand collected parts to their sinks; the message
-        whose body must be refused (413), if any."""
-        if heads:
-            plan = self.ctx.handler.body_plan
-            default = self.ctx.limits.max_body
-            for message in heads:
-                limit, sink, wanted = plan(message, default)
-                message.body_limit = limit
-                message.body_wanted = wanted
-                if (message.content_length or 0) > limit or message.body_size > limit:
-                    if sink is not None:
-                        close_quietly(sink)
-                    return message
-                message.body_sink = sink
-        for message in (open_body, *heads) if open_body is not None else heads:
-            sink = message.body_sink
-            if sink is None:
-                continue
-            parts = message.body_parts
-            if parts:
-                message.body_parts = []
-                refused = False
-                for part in parts:
-                    refused = sink.write(part) or refused
-                # Refused mid-body: answer 413 now, not after reading the rest. Refused in
-                # the last bytes: the handler's access to the body answers it.
-                if refused and not message.complete:
-                    return message
-            if message.complete:
-                sink.finish()
-        return None
-
     def _refuse(
         self,
         message: RequestMessage,
@@ -229,12 +194,8 @@ class Connection:
         open_body: RequestMessage | None,
     ) -> None:
         """A body over its limit: answer what came before it, then 413 and close."""
-        earlier = [open_body] if open_body is not None and open_body is not message else []
-        earlier += messages[: messages.index(message)] if message in messages else messages
-        error = ProtocolError(413, "request body too large")
-        error.completed = [m for m in earlier if m.complete]
         self.parser = RequestParser(self.ctx.parser_limits)  # nothing after it is read
-        self._on_protocol_error(error, None)
+        self._on_protocol_error(refusal(message, messages, open_body), None)
 
     def _on_end_of_input(self, size: int) -> None:
         """A read returned EOF, or something arrived while lingering."""
@@ -252,17 +213,11 @@ class Connection:
 
     def _on_protocol_error(self, error: ProtocolError, open_body: RequestMessage | None) -> None:
         # Requests completed before the bad bytes still get their answers, in order.
-        completed = error.completed
-        if completed:
-            refused = self._take_bodies(
-                [m for m in completed if m.body_sink is None and m is not open_body], None
-            )
-            if refused is not None:
-                completed = completed[: completed.index(refused)]
-                error = ProtocolError(413, "request body too large")
+        if error.completed:
+            error = plan_completed(self.ctx, error, open_body)
             self.current = None
-            if completed:
-                self.answer(completed)
+            if error.completed:
+                self.answer(error.completed)
         if self.pending:
             self.pending_error = error  # its turn comes after the held-back answers
         elif not (self.phase is CLOSED or self.close_after_write):
@@ -293,62 +248,44 @@ class Connection:
                 break
             keep_alive = message.keep_alive and not ctx.draining
             version = message.version
+            # PERF: the common case (HTTP/1.1, kept alive) needs no Connection line, no call.
+            conn = b"" if keep_alive and version == "1.1" else connection_line(keep_alive, version)
             started = time.perf_counter() if access_log else 0.0
             hit = prerendered.get(message.target) if message.method == "GET" else None
             if hit is not None:
                 # PERF: pre-rendered answers skip the Request object and the app entirely.
                 status, line, rest, body_size = hit
-                if keep_alive and version == "1.1":
-                    data = line + date + rest
-                else:
-                    data = line + date + connection_line(keep_alive, version) + rest
+                data = line + date + conn + rest
                 remote = self.remote_addr
             else:
                 remote, scheme = self.remote_addr, "http"
                 if ctx.trust is not None:
                     remote, scheme = forwarded_client(message.headers, remote, ctx.trust)
                 try:
-                    status, lines, body = ctx.handle(message, remote, scheme)
+                    answer = ctx.handle(message, remote, scheme)
                 except Exception:
                     # The app promises never to raise; if it does, this request fails alone.
                     error_log.exception("the app raised for %s %r", message.method, message.target)
-                    status, lines, body = _APP_FAILED
+                    answer = _APP_FAILED
                 if message.body_sink is not None:
                     close_quietly(message.body_sink)  # the request is over: its spool goes
                     message.body_sink = None
+                status, lines, body = answer
                 if type(body) is not bytes:
-                    budget -= self._frame_body(
-                        message,
-                        status,
-                        lines,
-                        body,  # type: ignore[arg-type]
-                        keep_alive,
-                        pieces,
-                        started,
-                    )
+                    budget -= self._frame_body(message, answer, conn, pieces, remote, started)
                     ctx.requests_served += 1
-                    if not keep_alive or self.close_after_write:
+                    if self.close_after_write or not keep_alive:
                         self.close_after_write = True
                         break
                     continue
                 body_size = len(body)
                 if 200 <= status and status != 204 and status != 304 and message.method != "HEAD":
-                    # PERF: protocol.writer.render() inlined for the common answer, a response
-                    # with content (the call cost ~1k instructions, bench/micro.py).
-                    data = b"".join(
-                        (
-                            STATUS_LINES.get(status) or status_line(status),
-                            date,
-                            b""
-                            if keep_alive and version == "1.1"
-                            else connection_line(keep_alive, version),
-                            lines,
-                            LENGTH_LINES.get(body_size) or length_line(body_size),
-                            body,
-                        )
-                    )
+                    # PERF: writer.render() inlined for an answer with content (~1k
+                    # instructions of the call, bench/micro.py --instructions).
+                    length = LENGTH_LINES.get(body_size) or length_line(body_size)
+                    first = STATUS_LINES.get(status) or status_line(status)
+                    data = b"".join((first, date, conn, lines, length, body))
                 else:
-                    conn = connection_line(keep_alive, version)
                     data = render(status, lines, body, conn, date, message.method == "HEAD")
             pieces.append(data)
             budget -= len(data)
@@ -387,37 +324,31 @@ class Connection:
     def _frame_body(
         self,
         message: RequestMessage,
-        status: int,
-        lines: bytes,
-        body: FileBody | StreamBody,
-        keep_alive: bool,
+        answer: Answer,
+        conn: bytes,
         pieces: list[bytes],
+        remote: str | None,
         started: float,
     ) -> int:
         """Queue an answer whose body is a file or a stream; what it adds to the queue."""
+        status, lines, body = answer
         version = message.version
         sending = not (message.method == "HEAD" or has_no_body(status))
         length = body.remaining if type(body) is FileBody else body.length  # type: ignore[union-attr]
         if length is None and version != "1.1" and sending:
-            keep_alive = False  # RFC 9112 §6.3: HTTP/1.0 has no chunks; the close ends it
+            conn = CLOSE_LINE  # RFC 9112 §6.3: HTTP/1.0 has no chunks; the close ends it
             self.close_after_write = True
-        conn = b"" if keep_alive and version == "1.1" else connection_line(keep_alive, version)
-        pieces.append(render_head(status, lines, length, conn, self.ctx.date))
+        head = render_head(status, lines, length, conn, self.ctx.date, version == "1.1")
+        pieces.append(head)
         size = len(pieces[-1])
         if self.ctx.access_log:
             sent = (length or 0) if sending else 0
-            self.ctx.access_log(self.remote_addr, message, status, size + sent, sent, started)
+            self.ctx.access_log(remote, message, status, size + sent, sent, started)
         if not sending:
             close_quietly(body)
             return size
-        output = self.output
-        output.queue(b"".join(pieces))
-        pieces.clear()
-        if type(body) is FileBody:
-            output.queue(body)
-            return size + body.remaining
-        output.queue(OutStream(body, length is None and version == "1.1"))  # type: ignore[arg-type]
-        return size + output.stream_weight  # nothing more is answered until it has ended
+        chunked = length is None and version == "1.1"
+        return size + self.output.queue_body(pieces, body, chunked)  # type: ignore[arg-type]
 
     def _answer_pending(self) -> None:
         """The client has read what was queued: answer the requests held back for it."""
@@ -604,4 +535,4 @@ def sweep(ctx: ServerContext, now: float) -> None:
         connection.on_timeout()
 
 
-__all__ = ["Connection", "Handler", "Phase", "ServerContext", "sweep"]
+__all__ = ["Connection", "ServerContext", "sweep"]

@@ -71,6 +71,17 @@ class Output:
         else:
             self.size += self.stream_weight
 
+    def queue_body(self, pieces: list[bytes], body: FileBody | StreamBody, chunked: bool) -> int:
+        """Queue the answers in `pieces` (the last one `body`'s head), then `body`; what the
+        body adds to `size`. `pieces` is emptied."""
+        self.queue(b"".join(pieces))
+        pieces.clear()
+        if type(body) is FileBody:
+            self.queue(body)
+            return body.remaining
+        self.queue(OutStream(body, chunked))  # type: ignore[arg-type]
+        return self.stream_weight  # nothing more is answered until it has ended
+
     def send(self, sock: socket.socket) -> None:
         """Send items in order until the queue is empty; BlockingIOError when the socket is
         full or a file or stream had its turn; OSError when the client is gone."""

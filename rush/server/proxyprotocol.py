@@ -13,7 +13,8 @@ import ipaddress
 import socket
 import struct
 
-from rush.server.connection import Connection, Phase, ServerContext
+from rush.server.connection import Connection
+from rush.server.context import Phase, ServerContext
 from rush.server.loop import EPOLLIN
 
 V1_MAX = 107  # the longest v1 line, CRLF included

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from rush.config import Config, parse_listen
 from rush.server.accesslog import AccessLog
-from rush.server.connection import Handler
+from rush.server.context import Handler
 from rush.server.heartbeat import Slot
 from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE
 from rush.server.reloader import SourceWatcher, module_files

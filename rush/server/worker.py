@@ -27,7 +27,8 @@ from rush.config import Config
 from rush.proxy import ProxyTrust
 from rush.server.accesslog import FLUSH_INTERVAL as ACCESS_FLUSH_INTERVAL
 from rush.server.accesslog import AccessLog
-from rush.server.connection import Connection, Handler, ServerContext, sweep
+from rush.server.connection import Connection, sweep
+from rush.server.context import Handler, ServerContext
 from rush.server.heartbeat import Slot
 from rush.server.loop import EPOLLIN, EventLoop
 from rush.server.process import BOOT_FAILURE, StopNow
