@@ -23,7 +23,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.server.heartbeat": (),
     "rush.server.process": (),
     "rush.server.reloader": (),
-    "rush.server.supervisor": ("rush.server.heartbeat", "rush.server.process"),
+    "rush.server.signals": ("rush.server.process",),
+    "rush.server.workers": ("rush.server.heartbeat",),
+    "rush.server.supervisor": (
+        "rush.server.heartbeat",
+        "rush.server.process",
+        "rush.server.signals",
+        "rush.server.workers",
+    ),
     "rush.server.output": ("rush.protocol",),
     "rush.server.context": (
         "rush.protocol",

@@ -2,12 +2,10 @@
 
 It knows no HTTP and no app: it runs a callable per worker in a forked child and watches
 the children. Facts and strategy (the shape of gunicorn's arbiter):
-- Signals only queue: CPython writes each signal number to a pipe (`set_wakeup_fd`) and the
-  main loop dispatches each, outside signal context, to `handle_<name>` (`handle_term`,
-  `handle_hup`, ...) through a table built once.
-- Each worker is in one `WorkerState`: STARTING (forked) -> READY (its heartbeat slot says it
-  accepts) -> RETIRING (SIGTERM sent: it drains) or KILLED (the watchdog found it stuck) ->
-  EXITED (reaped). What its exit means (respawn, reload failed, nothing) follows from that state.
+- Signals only queue (signals.py, a wakeup pipe); the loop dispatches each, outside signal
+  context, to `handle_<name>` (`handle_term`, `handle_hup`, ...) through a table built once.
+- Each worker is in one `WorkerState` (workers.py: STARTING -> READY -> RETIRING or KILLED ->
+  EXITED). What its exit means (respawn, reload failed, nothing) follows from that state.
 - A worker that exits with BOOT_FAILURE before it is READY could not start; respawning it
   would loop forever, so the master stops everything and exits non-zero, saying why.
 - Any other unexpected exit is respawned, with a delay that grows while workers keep dying
@@ -30,7 +28,6 @@ the children. Facts and strategy (the shape of gunicorn's arbiter):
 
 from __future__ import annotations
 
-import enum
 import errno
 import logging
 import os
@@ -38,31 +35,26 @@ import select
 import signal
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import NoReturn
 
 from rush.server.heartbeat import Heartbeat, Slot, SlotState
-from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE, note_signal
+from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE
+from rush.server.signals import HANDLED, SignalQueue
+from rush.server.workers import (
+    NEVER,
+    Reason,
+    Replacement,
+    Replacements,
+    Watchdog,
+    WorkerProcess,
+    WorkerState,
+)
 
 error_log = logging.getLogger("rush.error")
 
-_HANDLED = (
-    signal.SIGTERM,
-    signal.SIGINT,
-    signal.SIGQUIT,
-    signal.SIGCHLD,
-    signal.SIGHUP,
-    signal.SIGTTIN,
-    signal.SIGTTOU,
-    signal.SIGUSR1,
-)
-# Until a worker installs its own handlers these must not kill or stop it.
-_IGNORED_IN_CHILD = (signal.SIGHUP, signal.SIGTTIN, signal.SIGTTOU, signal.SIGUSR1)
 _YOUNG = 5.0  # a worker dying sooner than this after its start counts towards backoff
 _MAX_BACKOFF = 5.0
 _FAILED_START = (BOOT_FAILURE, IMPORT_FAILURE)
-_DUMP_GRACE = 0.3  # seconds between asking a stuck worker for its stack and killing it
-_NEVER = float("inf")
 
 
 class Hooks:
@@ -82,78 +74,6 @@ class Hooks:
 
     def reopen_logs(self) -> None:
         """SIGUSR1: reopen the master's log files (workers get SIGUSR1 too)."""
-
-
-class WorkerState(enum.Enum):
-    """Where one worker is in its life, as the master sees it."""
-
-    STARTING = "starting"  # forked; its slot does not say it accepts yet
-    READY = "ready"  # its listeners accept
-    RETIRING = "retiring"  # SIGTERM sent (replaced, removed, stopping): it drains, then exits
-    KILLED = "killed"  # the watchdog found it stuck: SIGKILL sent, or due after a stack dump
-    EXITED = "exited"  # reaped
-
-
-_NEXT: dict[WorkerState, frozenset[WorkerState]] = {
-    WorkerState.STARTING: frozenset({WorkerState.READY, WorkerState.RETIRING, WorkerState.EXITED}),
-    WorkerState.READY: frozenset({WorkerState.RETIRING, WorkerState.KILLED, WorkerState.EXITED}),
-    WorkerState.RETIRING: frozenset({WorkerState.EXITED}),
-    WorkerState.KILLED: frozenset({WorkerState.EXITED}),
-    WorkerState.EXITED: frozenset(),
-}
-
-
-class WorkerProcess:
-    """The master's record of one child."""
-
-    __slots__ = ("pid", "index", "generation", "started", "slot", "state", "kill_at", "reported")
-
-    def __init__(self, pid: int, index: int, generation: int, slot: Slot) -> None:
-        self.pid = pid
-        self.index = index
-        self.generation = generation
-        self.started = time.monotonic()
-        self.slot = slot
-        self.state = WorkerState.STARTING
-        self.kill_at = _NEVER  # SIGKILL it then (it outlived its drain, or its stack dump)
-        self.reported = 0.0  # busy_since of the stuck request already reported
-
-    def move(self, state: WorkerState) -> bool:
-        """Enter `state` if the lifecycle allows it from the current one; whether it did
-        (a RETIRING worker never becomes READY again, a KILLED one is not retired)."""
-        if state not in _NEXT[self.state]:
-            return False
-        self.state = state
-        return True
-
-    @property
-    def active(self) -> bool:
-        """Serving, or about to: neither told to go nor gone."""
-        return self.state is WorkerState.STARTING or self.state is WorkerState.READY
-
-
-class Reason(enum.Enum):
-    """Why a worker is being replaced."""
-
-    RELOAD = "reload"  # SIGHUP or --reload: the new one runs a newer generation
-    RECYCLE = "recycle"  # the old one served max_requests
-    WATCHDOG = "watchdog"  # the old one is stuck: it is killed, not drained
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class Replacement:
-    """`new` takes over `old`'s index. In flight from `new`'s fork until `new` is READY (then
-    `old` retires) or until either one exits."""
-
-    old: WorkerProcess
-    new: WorkerProcess
-    why: Reason
-    since: float  # time.monotonic() at new's fork
-
-    @property
-    def gentle(self) -> bool:
-        """The old one drains once the new one is READY; one such at a time."""
-        return self.why is not Reason.WATCHDOG
 
 
 class Supervisor:
@@ -176,11 +96,10 @@ class Supervisor:
         self.count = count
         self.graceful_timeout = graceful_timeout
         self.hooks = hooks or Hooks()
-        self.handler_timeout = handler_timeout
-        self.worker_timeout = worker_timeout
+        self.watchdog = Watchdog(handler_timeout, worker_timeout)
         self.watch = list(watch)  # (fd, callback): extra fds the master loop waits on
         self.workers: dict[int, WorkerProcess] = {}
-        self.replacements: list[Replacement] = []
+        self.replacements = Replacements()
         self.stopping = False
         self.serving = False  # every index has had a READY worker (Hooks.serving ran)
         self.exit_code = 0
@@ -188,14 +107,14 @@ class Supervisor:
         self.generation = 0  # what newly started workers run; SIGHUP adds one
         self._handlers: dict[int, Callable[[], None]] = {
             signum: getattr(self, "handle_" + signal.Signals(signum).name[3:].lower())
-            for signum in _HANDLED
+            for signum in HANDLED
         }
         self._respawn_at: dict[int, float] = {}  # index -> when to start it again
-        self._kill_at = _NEVER  # when stopping: SIGKILL whoever is still alive by then
-        self._reload_at = _NEVER  # a reload asked for with a delay (source watcher)
+        self._kill_at = NEVER  # when stopping: SIGKILL whoever is still alive by then
+        self._reload_at = NEVER  # a reload asked for with a delay (source watcher)
         self._replace_after = 0.0  # no max_requests replacement before (one just failed)
         self._reloading = False
-        self._read_fd = self._write_fd = -1
+        self.signals = SignalQueue()
         self.heartbeat: Heartbeat | None = None
         #: In a worker process: its own heartbeat slot, for `worker_main` to hand on.
         self.slot: Slot | None = None
@@ -204,8 +123,7 @@ class Supervisor:
 
     def run(self) -> int:
         self.open()
-        old_wakeup = signal.set_wakeup_fd(self._write_fd, warn_on_full_buffer=False)
-        old_handlers = {signum: signal.signal(signum, note_signal) for signum in _HANDLED}
+        self.signals.install()
         try:
             for index in range(self.count):
                 self.spawn(index)
@@ -213,19 +131,16 @@ class Supervisor:
                 self.turn(0.05 if self.stopping else 0.5)
             return self.exit_code
         finally:
-            signal.set_wakeup_fd(old_wakeup)
-            for signum, handler in old_handlers.items():
-                signal.signal(signum, handler)
+            self.signals.restore()
             self.close()
 
     def open(self) -> None:
         """Make the master's own fds: the signal pipe and the heartbeat region (`run` does)."""
-        self._read_fd, self._write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.signals.open()
         self.heartbeat = Heartbeat()
 
     def close(self) -> None:
-        os.close(self._read_fd)
-        os.close(self._write_fd)
+        self.signals.close()
         if self.heartbeat is not None:
             self.heartbeat.close()
 
@@ -238,15 +153,15 @@ class Supervisor:
         if self.stopping and self.workers and time.monotonic() >= self._kill_at:
             error_log.warning("%d worker(s) did not stop in time; killing", len(self.workers))
             self.kill_all(signal.SIGKILL)
-            self._kill_at = _NEVER
+            self._kill_at = NEVER
 
     def _wait(self, timeout: float) -> None:
         """Sleep until a signal, a worker's notification, a watched fd, or `timeout`."""
         heartbeat = self.heartbeat
         assert heartbeat is not None
-        if self._reload_at != _NEVER:
+        if self._reload_at != NEVER:
             timeout = max(0.0, min(timeout, self._reload_at - time.monotonic()))
-        fds = [self._read_fd, heartbeat.read_fd, *(fd for fd, _ in self.watch)]
+        fds = [self.signals.read_fd, heartbeat.read_fd, *(fd for fd, _ in self.watch)]
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
         except InterruptedError:
@@ -257,18 +172,11 @@ class Supervisor:
             if fd in ready:
                 callback()
         if time.monotonic() >= self._reload_at:
-            self._reload_at = _NEVER
+            self._reload_at = NEVER
             self.reload()
-        if self._read_fd in ready:
-            self._dispatch_signals()
-
-    def _dispatch_signals(self) -> None:
-        try:
-            data = os.read(self._read_fd, 64)
-        except BlockingIOError:
-            return
-        for signum in data:
-            self.handle_signal(signum)
+        if self.signals.read_fd in ready:
+            for signum in self.signals.read():
+                self.handle_signal(signum)
 
     # -- signals -------------------------------------------------------------------------
 
@@ -343,7 +251,7 @@ class Supervisor:
         self.hooks.index_retired(index)
         for worker in list(self.workers.values()):
             if worker.index == index:
-                self.retire(worker)
+                worker.retire(self.graceful_timeout)
 
     # -- workers -------------------------------------------------------------------------
 
@@ -371,12 +279,7 @@ class Supervisor:
         """In the child: drop what is the master's, run the worker, exit with its code."""
         code = 1
         try:
-            for signum in _HANDLED:
-                signal.signal(signum, signal.SIG_DFL)
-            for signum in _IGNORED_IN_CHILD:
-                signal.signal(signum, signal.SIG_IGN)
-            signal.set_wakeup_fd(-1)
-            os.close(self._read_fd)
+            self.signals.drop_in_child()
             assert self.heartbeat is not None
             self.heartbeat.close_in_child()
             for fd, _ in self.watch:
@@ -410,11 +313,7 @@ class Supervisor:
     def _reaped(self, worker: WorkerProcess, code: int) -> None:
         """What a worker's exit means, from the state it was in and the replacement it was in."""
         how = f"signal {-code}" if code < 0 else f"exit code {code}"
-        replacing = self._replacement(old=worker)
-        taking_over = self._replacement(new=worker)
-        for record in (replacing, taking_over):
-            if record is not None:
-                self.replacements.remove(record)
+        replacing, taking_over = self.replacements.settle(worker)
         if self.stopping or worker.state is WorkerState.RETIRING:
             if code != 0:
                 error_log.warning(
@@ -478,30 +377,21 @@ class Supervisor:
         for worker in list(self.workers.values()):
             if slots[worker.pid].ready and worker.move(WorkerState.READY):
                 self._became_ready(worker)
-            if now >= worker.kill_at:
-                self._kill_late(worker)
+            worker.kill_if_late(now)
         if self.stopping:
             return
         self._announce()
         self._watch_all(slots, now)
-        if not self._in_flight():
+        if not self.replacements.in_flight():
             self._roll()
 
     def _became_ready(self, worker: WorkerProcess) -> None:
-        record = self._replacement(new=worker)
+        record = self.replacements.find(new=worker)
         if record is None:
             return
         self.replacements.remove(record)
         if record.old.active:
-            self.retire(record.old, successor=worker)
-
-    def _kill_late(self, worker: WorkerProcess) -> None:
-        if worker.state is WorkerState.RETIRING:
-            error_log.warning(
-                "worker %d (pid %d) did not drain in time; killing", worker.index, worker.pid
-            )
-        self._kill(worker.pid, signal.SIGKILL)
-        worker.kill_at = _NEVER
+            record.old.retire(self.graceful_timeout, successor=worker)
 
     def _announce(self) -> None:
         """Hooks.serving, once every index first has a READY worker."""
@@ -516,13 +406,13 @@ class Supervisor:
         """The watchdog for READY workers, and max_requests replacements."""
         for worker in list(self.workers.values()):
             slot = slots[worker.pid]
-            if worker.state is WorkerState.READY and (self.handler_timeout or self.worker_timeout):
+            if worker.state is WorkerState.READY and self.watchdog.on:
                 self._watch(worker, slot, now)
             if (
                 worker.active
                 and slot.wants_replacement
-                and self._replacement(old=worker) is None
-                and not self._in_flight()
+                and self.replacements.find(old=worker) is None
+                and not self.replacements.in_flight()
                 and now >= self._replace_after
             ):
                 error_log.info(
@@ -538,7 +428,7 @@ class Supervisor:
             if w.generation < self.generation
             and w.active
             and w.index < self.count
-            and self._replacement(old=w) is None
+            and self.replacements.find(old=w) is None
         ]
         if outdated:
             self.replace(min(outdated, key=lambda w: w.index), self.generation, Reason.RELOAD)
@@ -564,19 +454,6 @@ class Supervisor:
         self.replacements.append(Replacement(old, self.workers[pid], why, time.monotonic()))
         return True
 
-    def _replacement(
-        self, *, old: WorkerProcess | None = None, new: WorkerProcess | None = None
-    ) -> Replacement | None:
-        """The record in flight that replaces `old`, or that `new` takes over in."""
-        for record in self.replacements:
-            if record.old is old or record.new is new:
-                return record
-        return None
-
-    def _in_flight(self) -> bool:
-        """A gentle replacement is under way: a fork storm helps nobody, the old one serves."""
-        return any(record.gentle for record in self.replacements)
-
     def _replacement_failed(self, record: Replacement, how: str) -> None:
         """A gentle replacement's new worker died before it was READY: the old one serves on."""
         new, old = record.new, record.old
@@ -595,70 +472,12 @@ class Supervisor:
             error_log.warning("replacement worker %d (pid %d) died (%s)", new.index, new.pid, how)
             self._replace_after = time.monotonic() + 1.0  # the old one serves meanwhile
 
-    def retire(self, worker: WorkerProcess, successor: WorkerProcess | None = None) -> None:
-        """Ask a worker to drain and exit; SIGKILL it if it outlives graceful_timeout."""
-        if not worker.move(WorkerState.RETIRING):
-            return
-        if successor is not None:
-            error_log.info(
-                "worker %d (pid %d) retires: pid %d serves in its place",
-                worker.index,
-                worker.pid,
-                successor.pid,
-            )
-        worker.slot.mark_retiring()
-        worker.kill_at = time.monotonic() + self.graceful_timeout + 1.0
-        self._kill(worker.pid, signal.SIGTERM)
-
     def _watch(self, worker: WorkerProcess, slot: SlotState, now: float) -> None:
-        """The watchdog: log a handler stuck past handler_timeout (with its stack, once);
-        replace a worker whose loop has not beaten for worker_timeout."""
-        busy_since = slot.busy_since
-        busy = now - busy_since if busy_since else 0.0
-        if self.handler_timeout and busy >= self.handler_timeout and worker.reported != busy_since:
-            worker.reported = busy_since
-            error_log.warning(
-                "worker %d (pid %d) has been handling %r for %.1f s (handler_timeout %g s); "
-                "its stack follows",
-                worker.index,
-                worker.pid,
-                slot.label,
-                busy,
-                self.handler_timeout,
-            )
-            self._kill(worker.pid, signal.SIGUSR2)
-        # The loop ran until the handler started: that, or the last beat, is when it stuck.
-        stuck = now - max(slot.beat, busy_since)
-        if self.worker_timeout and slot.beat and stuck >= self.worker_timeout:
-            doing = f" handling {slot.label!r}" if busy_since else ""
-            error_log.error(
-                "worker %d (pid %d) has been stuck for %.1f s (worker_timeout %g s)%s; "
-                "replacing it",
-                worker.index,
-                worker.pid,
-                stuck,
-                self.worker_timeout,
-                doing,
-            )
-            self._condemn(worker, dump=worker.reported != busy_since or not busy_since, now=now)
-
-    def _condemn(self, worker: WorkerProcess, *, dump: bool, now: float) -> None:
-        """KILLED: its stack first unless already printed, then SIGKILL; a successor starts
-        now unless one is starting already."""
-        worker.move(WorkerState.KILLED)
-        if dump:
-            self._kill(worker.pid, signal.SIGUSR2)
-            worker.kill_at = now + _DUMP_GRACE
-        else:
-            self._kill(worker.pid, signal.SIGKILL)
-        if self._replacement(old=worker) is None and worker.index < self.count:
+        """The watchdog; a worker it killed gets a successor now unless one is starting."""
+        if not self.watchdog.check(worker, slot, now):
+            return
+        if self.replacements.find(old=worker) is None and worker.index < self.count:
             self.replace(worker, self.generation, Reason.WATCHDOG)
-
-    def _kill(self, pid: int, signum: int) -> None:
-        try:
-            os.kill(pid, signum)
-        except ProcessLookupError:
-            pass
 
     # -- stopping ------------------------------------------------------------------------
 

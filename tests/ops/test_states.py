@@ -18,13 +18,8 @@ import pytest
 
 from rush.server.heartbeat import Heartbeat
 from rush.server.process import IMPORT_FAILURE
-from rush.server.supervisor import (
-    Hooks,
-    Reason,
-    Supervisor,
-    WorkerProcess,
-    WorkerState,
-)
+from rush.server.supervisor import Hooks, Supervisor
+from rush.server.workers import Reason, WorkerProcess, WorkerState
 
 TIMEOUT = 10.0
 
