@@ -1,4 +1,4 @@
-"""The worker's side of the watchdog and of recycling; the master's side is in supervisor.py.
+"""The worker's side of the watchdog and of recycling (the master's: Watchdog in workers.py).
 
 Each piece is installed once at worker start and only when its option is on:
 - `watched(handle, slot)` wraps the app's handle to write the request line and its start time

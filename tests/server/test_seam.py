@@ -301,14 +301,6 @@ def test_a_stream_longer_than_its_length_is_cut_at_it(server):
         assert read_to_close(reader) == NUMBERED[:10]
 
 
-HTTP10_TE = pytest.mark.xfail(
-    strict=True,
-    reason="Connection._frame_body renders `Transfer-Encoding: chunked` for HTTP/1.0 "
-    "(render_head(length=None)) while it sends the body unchunked",
-)
-
-
-@HTTP10_TE
 @pytest.mark.parametrize("connection", [[], [("Connection", "keep-alive")]])
 def test_http10_gets_a_stream_delimited_by_the_close(server, connection):
     with connect(server.port) as sock:
@@ -324,7 +316,6 @@ def test_http10_gets_a_stream_delimited_by_the_close(server, connection):
     assert head.header("transfer-encoding") is None, head.raw
 
 
-@HTTP10_TE
 def test_http10_head_to_a_stream_has_no_transfer_encoding(server):
     with connect(server.port) as sock:
         keep = [("Connection", "keep-alive")]
@@ -566,10 +557,6 @@ def test_access_log_of_a_streamed_answer_with_a_length(rush_server, tmp_path):
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Connection._frame_body logs self.remote_addr, not the forwarded client",
-)
 def test_access_log_remote_of_a_streamed_answer_behind_a_trusted_proxy(rush_server, tmp_path):
     server, log = access_logged_server(rush_server, tmp_path, "127.0.0.1")
     response = get(server.port, "/gen/length", headers=FORWARDED)
