@@ -38,6 +38,7 @@ from rush.response import HTML_LINE, JSON_LINE, Response, dump_json
 from rush.routing import Route, Router
 from rush.scaffold import Handler, Scaffold
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
+from rush.wsgiapp import serve as serve_wsgi
 
 error_log = logging.getLogger("rush.error")
 
@@ -497,6 +498,10 @@ class Rush(Scaffold):
     def prepare(self) -> None:
         """Compile the route table; the server calls this in the master, before forking."""
         self.router.compile()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        """The app as a WSGI application (`gunicorn module:app`); see rush.wsgiapp."""
+        return serve_wsgi(self, environ, start_response)
 
 
 def _name(func: Any) -> str:

@@ -75,7 +75,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.scaffold",
         "rush.static",
         "rush.testing",
+        "rush.wsgiapp",
     ),
+    # A Rush app under another WSGI server: the framework's side of the seam, no server.
+    "rush.wsgiapp": ("rush.protocol",),
     "rush.scaffold": ("rush.exceptions",),
     "rush.routing": ("rush.exceptions",),
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions"),
