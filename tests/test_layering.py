@@ -8,6 +8,7 @@ its name (and itself), at any level of the file; and no module imports another m
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -166,3 +167,47 @@ def test_the_allowlist_catches_a_forbidden_import() -> None:
     assert not within("rush.app", allowed_for("rush.protocol.parser"))
     assert not within("rush.app", allowed_for("rush.server.connection"))
     assert within("rush.protocol.writer", allowed_for("rush.server.output"))
+
+
+# A status line, or a framing field as it is written on the wire ("Name: "): only the
+# protocol writer spells these (the parser reads them, in lower case, without the colon).
+_WIRE_LITERAL = re.compile(
+    r"HTTP/1\.[01] \d{3}|(Content-Length|Transfer-Encoding|Connection): ", re.IGNORECASE
+)
+
+
+def string_literals(path: Path) -> list[tuple[int, str]]:
+    """(line, text) of every str/bytes constant that is not a docstring."""
+    tree = ast.parse(path.read_text())
+    docstrings = {
+        id(node.body[0].value)
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.body
+        and isinstance(node.body[0], ast.Expr)
+        and isinstance(node.body[0].value, ast.Constant)
+    }
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and id(node) not in docstrings:
+            if isinstance(node.value, bytes):
+                found.append((node.lineno, node.value.decode("latin-1")))
+            elif isinstance(node.value, str):
+                found.append((node.lineno, node.value))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for p in MODULES if not module_name(p).startswith("rush.protocol")],
+    ids=lambda p: module_name(p),
+)
+def test_only_the_protocol_writer_spells_the_wire_format(path: Path) -> None:
+    spelled = [(line, text) for line, text in string_literals(path) if _WIRE_LITERAL.search(text)]
+    assert not spelled, f"{module_name(path)} spells wire format: {spelled}"
+
+
+def test_the_wire_format_check_would_catch_a_status_line() -> None:
+    assert _WIRE_LITERAL.search("HTTP/1.1 200 OK\r\n")
+    assert _WIRE_LITERAL.search("Content-Length: 5\r\n")
+    assert not _WIRE_LITERAL.search("content-length")
