@@ -26,7 +26,14 @@ from pathlib import Path
 from harness import chart, report
 from harness.checks import check_workload
 from harness.load import LoadShape, measure, syscalls_per_request, warm_up
-from harness.servers import SERVERS, RunningServer, missing_requirement, start
+from harness.servers import (
+    DEFAULT_SERVERS,
+    SERVERS,
+    WSGI_SERVERS,
+    RunningServer,
+    missing_requirement,
+    start,
+)
 from harness.workloads import BENCH, INDEX_PATH, WORKLOAD_NAMES, make_workloads
 
 CONFIGS = ("pinned", "unpinned")
@@ -40,7 +47,11 @@ class HarnessError(Exception):
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--quick", action="store_true", help="1 rep, 1 s runs: a smoke test (<2 min)")
-    p.add_argument("--servers", default=",".join(SERVERS), help="comma-separated subset")
+    p.add_argument(
+        "--servers",
+        default=",".join(DEFAULT_SERVERS),
+        help=f"comma-separated subset of {', '.join(SERVERS)}; `wsgi` for the WSGI hosting set",
+    )
     p.add_argument("--workloads", default=",".join(WORKLOAD_NAMES), help="comma-separated subset")
     p.add_argument("--config", default=",".join(CONFIGS), help="pinned, unpinned or both")
     p.add_argument("--duration", type=int, help="seconds per measured wrk run (default 2, quick 1)")
@@ -56,6 +67,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--out", type=Path, default=BENCH / "results", help="results folder")
     p.add_argument("--install", action="store_true", help="run bench/setup.sh first")
     args = p.parse_args(argv)
+    if args.servers == "wsgi":
+        args.servers = ",".join(WSGI_SERVERS)
     args.servers = pick(args.servers, list(SERVERS), "server")
     args.workloads = pick(args.workloads, list(WORKLOAD_NAMES), "workload")
     args.config = pick(args.config, list(CONFIGS), "config")
@@ -364,10 +377,11 @@ def write_outputs(run: Run) -> None:
 
 
 def rush_ratios(config: dict, samples: list[dict]) -> dict:
-    """{workload: {peer: ratio stats}} of Rush's req/s over each peer's, per repetition."""
-    peers = [p for p in config["servers"] if p != "rush"]
+    """{workload: {"num/den": ratio stats}} for every ratio column of the table (Rush over
+    each peer, and the WSGI hosting pairs), per repetition."""
+    pairs = report.ratio_pairs(list(config["servers"]))
     return {
-        w: {p: report.ratios(samples, config["name"], w, "rush", p) for p in peers}
+        w: {f"{a}/{b}": report.ratios(samples, config["name"], w, a, b) for a, b in pairs}
         for w in config["workloads"]
     }
 

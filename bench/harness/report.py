@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .servers import SERVERS
+from .servers import RATIO_PAIRS, SERVERS
 from .workloads import REPO
 
 
@@ -92,13 +92,20 @@ def cell_lines(stats: dict | None, problem: str | None) -> tuple[str, str]:
     return top, bottom
 
 
+def ratio_pairs(servers: list[str]) -> list[tuple[str, str]]:
+    """The ratio columns: native Rush over each other server, then the WSGI hosting pairs."""
+    pairs = [("rush", s) for s in servers if "rush" in servers and not s.startswith("rush")]
+    pairs += [(a, b) for a, b in RATIO_PAIRS if a in servers and b in servers]
+    return pairs
+
+
 def format_table(config: dict, result: dict, samples: list[dict]) -> str:
     """One configuration's table: rows are workloads, columns servers then Rush/peer ratios."""
     name = config["name"]
     servers = [s for s in config["servers"] if result["servers"][s]["started"]]
-    peers = [s for s in servers if s != "rush"] if "rush" in servers else []
+    pairs = ratio_pairs(servers)
     stats = result["summary"]
-    head = ["workload", *(SERVERS[s].label for s in servers), *(f"rush/{p}" for p in peers)]
+    head = ["workload", *(SERVERS[s].label for s in servers), *(f"{a}/{b}" for a, b in pairs)]
     rows: list[list[str]] = []
     for workload in config["workloads"]:
         top, bottom = [workload], [""]
@@ -107,12 +114,12 @@ def format_table(config: dict, result: dict, samples: list[dict]) -> str:
             a, b = cell_lines(stats.get(workload, {}).get(server), problem)
             top.append(a)
             bottom.append(b)
-        for peer in peers:
-            r = ratios(samples, name, workload, "rush", peer)
+        for num, den in pairs:
+            r = ratios(samples, name, workload, num, den)
             top.append(f"x{r['median']:.2f}" if r else "-")
             bottom.append("")
         rows += [top, bottom]
-    rows += extra_rows(result, servers, len(peers))
+    rows += extra_rows(result, servers, len(pairs))
     widths = [max(len(r[i]) for r in [head, *rows]) for i in range(len(head))]
     line = "  ".join("-" * w for w in widths)
     text = [

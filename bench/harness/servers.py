@@ -74,7 +74,7 @@ def _granian(workers: int, port: int) -> list[str]:
     ]  # fmt: skip
 
 
-def _bjoern(workers: int, port: int) -> list[str]:
+def _bjoern(workers: int, port: int, app: str = "wsgi_app") -> list[str]:
     return [
         sys.executable,
         str(PEERS / "run_bjoern.py"),
@@ -82,7 +82,33 @@ def _bjoern(workers: int, port: int) -> list[str]:
         str(port),
         "--workers",
         str(workers),
+        "--app",
+        app,
     ]
+
+
+def _rush_wsgi(app: str) -> Callable[[int, int], list[str]]:
+    """Rush's engine hosting a WSGI app from bench/peers (`rush --interface wsgi`)."""
+
+    def argv(workers: int, port: int) -> list[str]:
+        return [
+            sys.executable, "-m", "rush", app, "--interface", "wsgi", "--workers", str(workers),
+            "--bind", f"{HOST}:{port}",
+        ]  # fmt: skip
+
+    return argv
+
+
+def _gunicorn_gthread(workers: int, port: int) -> list[str]:
+    return [
+        sys.executable, "-m", "gunicorn", "-k", "gthread", "--threads", "4", "-w", str(workers),
+        "-b", f"{HOST}:{port}", "--chdir", str(PEERS), "--log-level", "warning",
+        "flask_app:app",
+    ]  # fmt: skip
+
+
+def _granian_flask(workers: int, port: int) -> list[str]:
+    return [*_granian(workers, port)[:-1], "flask_app:app"]
 
 
 def _raw(workers: int, port: int) -> list[str]:
@@ -120,8 +146,61 @@ SERVERS: dict[str, ServerSpec] = {
             "canned responses from a minimal pure-Python epoll loop: the ceiling for Python code",
             _raw,
         ),
+        # Hosting WSGI apps (`--servers wsgi`): the same Flask app and the same plain WSGI
+        # callable on Rush's engine and on the other servers.
+        ServerSpec(
+            "rush-flask",
+            "Flask on Rush",
+            "the Flask 3 app under `rush --interface wsgi`",
+            _rush_wsgi("flask_app:app"),
+            ("flask",),
+            cwd=PEERS,
+        ),
+        ServerSpec(
+            "bjoern-flask",
+            "Flask on bjoern",
+            "the Flask 3 app under bjoern",
+            lambda workers, port: _bjoern(workers, port, "flask_app"),
+            ("bjoern", "flask"),
+        ),
+        ServerSpec(
+            "gunicorn-gthread",
+            "Flask on gunicorn gthread",
+            "the Flask 3 app under gunicorn -k gthread --threads 4 (keep-alive)",
+            _gunicorn_gthread,
+            ("gunicorn", "flask"),
+        ),
+        ServerSpec(
+            "granian-flask",
+            "Flask on granian",
+            "the Flask 3 app under granian --interface wsgi",
+            _granian_flask,
+            ("granian", "flask"),
+        ),
+        ServerSpec(
+            "rush-wsgi",
+            "WSGI fn on Rush",
+            "the plain WSGI callable under `rush --interface wsgi`",
+            _rush_wsgi("wsgi_app:app"),
+            cwd=PEERS,
+        ),
     )
 }
+#: The servers `--servers` means by default, and the WSGI hosting comparison (`--servers wsgi`).
+DEFAULT_SERVERS = ("rush", "gunicorn", "granian", "bjoern", "raw")
+WSGI_SERVERS = (
+    "rush-flask", "bjoern-flask", "gunicorn-gthread", "gunicorn", "granian-flask",
+    "rush-wsgi", "bjoern", "granian",
+)  # fmt: skip
+#: Ratio columns: Rush against every peer in the table, and these pairs when both ran.
+RATIO_PAIRS = (
+    ("rush-flask", "bjoern-flask"),
+    ("rush-flask", "gunicorn-gthread"),
+    ("rush-flask", "gunicorn"),
+    ("rush-flask", "granian-flask"),
+    ("rush-wsgi", "bjoern"),
+    ("rush-wsgi", "granian"),
+)
 
 
 def missing_requirement(spec: ServerSpec) -> str | None:
@@ -129,6 +208,12 @@ def missing_requirement(spec: ServerSpec) -> str | None:
     for module in spec.needs:
         if importlib.util.find_spec(module) is None:
             return f"Python module {module!r} is not installed (run bench/setup.sh)"
+    if spec.name.startswith("rush-"):
+        probe = subprocess.run(
+            [sys.executable, "-m", "rush", "--help"], cwd=REPO, capture_output=True, text=True
+        )
+        if "--interface" not in probe.stdout:
+            return "this rush has no --interface option (WSGI hosting)"
     if spec.name == "rush":
         if not (REPO / "examples" / "app.py").exists():
             return "examples/app.py does not exist yet"
