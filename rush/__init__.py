@@ -13,6 +13,7 @@ from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, redirect
+from rush.wsgihost import serve_wsgi
 
 __version__ = "0.1.0"
 
@@ -28,4 +29,5 @@ __all__ = [
     "abort",
     "escape",
     "redirect",
+    "serve_wsgi",
 ]

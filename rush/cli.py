@@ -16,20 +16,26 @@ from collections.abc import Sequence
 from typing import Any
 
 from rush.app import Rush
-from rush.config import DEFAULTS, Config
+from rush.config import DEFAULTS, INTERFACES, Config, parse_listen
 from rush.exceptions import ConfigError, RouteError
+from rush.wsgihost import WSGIHost
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rush",
-        description="Serve a Rush app: rush module:app --workers 4 --bind 127.0.0.1:8000",
+        description="Serve a Rush app, or any WSGI app (Flask, Django, Bottle): "
+        "rush module:app --workers 4 --bind 127.0.0.1:8000",
         epilog="Precedence: these flags, then RUSH_<OPTION> environment variables, then the "
         "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once), "
         "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
         "log files; USR2 to a worker prints its stack.",
     )
-    parser.add_argument("app", help="the app to serve, as module:attribute (e.g. examples.app:app)")
+    parser.add_argument(
+        "app",
+        help="the app to serve, as module:attribute (e.g. examples.app:app, mysite.wsgi:"
+        "application)",
+    )
     parser.add_argument(
         "-b",
         "--bind",
@@ -137,6 +143,29 @@ def build_parser() -> argparse.ArgumentParser:
         "RUSH_UNIX_SOCKET_MODE)",
     )
     parser.add_argument(
+        "--interface",
+        default=None,
+        choices=INTERFACES,
+        help="auto: a Rush app natively, any other callable as a WSGI app; rush or wsgi force "
+        "one (default auto; env RUSH_INTERFACE)",
+    )
+    parser.add_argument(
+        "--root-path",
+        default=None,
+        dest="root_path",
+        help="WSGI: the URL prefix the app is mounted at behind a proxy, its SCRIPT_NAME; a "
+        "request path starting with it has it moved there (default none; env RUSH_ROOT_PATH)",
+    )
+    parser.add_argument(
+        "--static",
+        action="append",
+        default=None,
+        metavar="URL=DIR",
+        help="serve the files of DIR at URL (e.g. /static=static) from Rush's inotify-fresh "
+        "file cache, in front of the app; repeat for several (default none; env RUSH_STATIC, "
+        "comma-separated)",
+    )
+    parser.add_argument(
         "--pid",
         "--pid-file",
         default=None,
@@ -155,10 +184,11 @@ def _octal(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not an octal mode like 660") from None
 
 
-def load_app(spec: str) -> Rush:
-    """Import `module:attribute`, with the current directory importable like `python -m`.
+def load_app(spec: str, interface: str = "auto") -> Any:
+    """Import `module:attribute`, with the current directory importable like `python -m`:
+    a Rush app, or (interface auto or wsgi) any other WSGI callable.
 
-    Anything but a Rush app is refused here, in the master before any fork, rather than
+    What cannot be served is refused here, in the master before any fork, rather than
     crashing every worker at its first request.
     """
     module_name, _, attribute = spec.partition(":")
@@ -172,14 +202,18 @@ def load_app(spec: str) -> Rush:
         obj = getattr(module, attribute)
     except AttributeError:
         raise ConfigError(f"module {module_name!r} has no attribute {attribute!r}") from None
-    if not isinstance(obj, Rush):
-        raise ConfigError(_not_an_app(module_name, attribute, obj))
+    problem = _unservable(f"{module_name}:{attribute}", attribute, obj, interface)
+    if problem:
+        raise ConfigError(problem)
     return obj
 
 
-def _not_an_app(module_name: str, attribute: str, obj: Any) -> str:
-    """Why `obj` cannot be served, and what the user probably meant."""
-    name = f"{module_name}:{attribute}"
+def _unservable(name: str, attribute: str, obj: Any, interface: str) -> str | None:
+    """Why `obj` cannot be served through `interface`, and what the user probably meant."""
+    if isinstance(obj, Rush):
+        if interface != "wsgi" or callable(obj):
+            return None
+        return f"{name!r} is a Rush app, which cannot be served as WSGI: use --interface rush"
     if isinstance(obj, type) and issubclass(obj, Rush):
         return (
             f"{name!r} is the class {obj.__qualname__}, not an app: "
@@ -198,10 +232,12 @@ def _not_an_app(module_name: str, attribute: str, obj: Any) -> str:
             f"{name!r} (type {type_name}) is not a Rush app; if it is an app factory, "
             f"call it in the module: app = {attribute}()"
         )
-    return (
-        f"{name!r} (type {type_name}) is not a Rush app: it looks like a WSGI application, "
-        "and hosting WSGI applications is not supported yet"
-    )
+    if interface == "rush":
+        return (
+            f"{name!r} (type {type_name}) is not a Rush app: it looks like a WSGI application; "
+            "serve it with --interface wsgi (or auto)"
+        )
+    return None
 
 
 def _takes_no_arguments(obj: Any) -> bool:
@@ -210,6 +246,30 @@ def _takes_no_arguments(obj: Any) -> bool:
     except (TypeError, ValueError):
         return False
     return True
+
+
+def handler_for(app: Any, config: Config) -> Any:
+    """What the server runs for `app`: a Rush app itself (with --static folders mounted on
+    it), a WSGIHost as it is, any other callable in a WSGIHost."""
+    if isinstance(app, WSGIHost):
+        return app
+    if isinstance(app, Rush) and config.interface != "wsgi":
+        if config.root_path:
+            raise ConfigError("root_path: only WSGI apps have a SCRIPT_NAME (--interface wsgi)")
+        for url, directory in config.static_mounts:
+            app.static(url, os.path.abspath(directory))
+        return app
+    name, port = "localhost", 80
+    kind, target = parse_listen(config.bind[0])
+    if kind == "tcp":
+        name, port = target
+    return WSGIHost(
+        app,
+        root_path=config.root_path,
+        static=config.static_mounts,
+        server_name=name,
+        server_port=port,
+    )
 
 
 def configure_logging(config: Config) -> None:
@@ -249,7 +309,7 @@ def reopen_log_files() -> None:
                     old.close()
 
 
-def app_loader(spec: str) -> tuple[Any, str | None]:
+def app_loader(spec: str, config: Config) -> tuple[Any, str | None]:
     """A callable that imports `spec` afresh (for new worker generations), and the project
     directory whose modules it forgets first; call after `load_app(spec)` succeeded."""
     from rush.server.reloader import forget_modules, project_root
@@ -259,7 +319,7 @@ def app_loader(spec: str) -> tuple[Any, str | None]:
     def load() -> Any:
         if root is not None:
             forget_modules(root)
-        return load_app(spec)
+        return handler_for(load_app(spec, config.interface), config)
 
     return load, root
 
@@ -272,8 +332,9 @@ def run_app(app: Any, config: Config, spec: str | None = None) -> int:
     from rush.server.serve import serve
 
     configure_logging(config)
-    loader, root = app_loader(spec) if spec else (None, None)
-    return serve(app, config, loader=loader, reopen_logs=reopen_log_files, source_root=root)
+    handler = handler_for(app, config)
+    loader, root = app_loader(spec, config) if spec else (None, None)
+    return serve(handler, config, loader=loader, reopen_logs=reopen_log_files, source_root=root)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -281,7 +342,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = {k: v for k, v in vars(args).items() if k != "app" and v is not None}
     try:
         config = Config.from_sources(options)
-        app = load_app(args.app)
+        app = load_app(args.app, config.interface)
         return run_app(app, config, args.app)
     except (ConfigError, RouteError) as exc:
         print(f"rush: error: {exc}", file=sys.stderr)

@@ -57,12 +57,24 @@ class Config:
     unix_socket_mode: int | None = None
     #: Write the master's pid to this file (removed at exit).
     pid_file: str | None = None
+    #: How `module:app` is served: `auto` (a Rush app natively, another callable as WSGI),
+    #: `rush` or `wsgi`.
+    interface: str = "auto"
+    #: WSGI: SCRIPT_NAME, the URL prefix a proxy mounts the app at.
+    root_path: str = ""
+    #: `URL=DIR` folders served from Rush's file cache in front of the app.
+    static: tuple[str, ...] = ()
 
     @property
     def limits(self) -> Limits:
         return Limits(
             self.max_request_line, self.max_header_bytes, self.max_header_count, self.max_body
         )
+
+    @property
+    def static_mounts(self) -> list[tuple[str, str]]:
+        """(url, directory) of each `static` entry."""
+        return [(url, directory) for url, _, directory in (s.partition("=") for s in self.static)]
 
     @property
     def worker_count(self) -> int:
@@ -139,6 +151,22 @@ class Config:
                         f"forwarded_allow_ips: {entry!r} is not an address or network"
                     ) from None
         object.__setattr__(self, "forwarded_allow_ips", allowed)
+        self._validate_app_options()
+
+    def _validate_app_options(self) -> None:
+        if self.interface not in INTERFACES:
+            raise ConfigError(
+                f"interface: {self.interface!r} is not one of {', '.join(INTERFACES)}"
+            )
+        if self.root_path and not self.root_path.startswith("/"):
+            raise ConfigError(f"root_path: {self.root_path!r} must start with '/'")
+        object.__setattr__(self, "root_path", self.root_path.rstrip("/"))
+        static = (self.static,) if isinstance(self.static, str) else tuple(self.static)
+        for entry in static:
+            url, equals, directory = entry.partition("=")
+            if not equals or not url.startswith("/") or not directory:
+                raise ConfigError(f"static: {entry!r} is not URL=DIR (e.g. /static=static)")
+        object.__setattr__(self, "static", static)
 
 
 def _from_env(name: str, default: Any, text: str) -> Any:
@@ -194,4 +222,5 @@ def parse_bind(address: str) -> tuple[str, int]:
     return host or "0.0.0.0", port
 
 
+INTERFACES = ("auto", "rush", "wsgi")
 DEFAULTS = {f.name: f.default for f in fields(Config) if f.default is not MISSING}

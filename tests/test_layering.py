@@ -61,7 +61,18 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.server": (),
     "rush.proxy": (),
     "rush.config": ("rush.exceptions", "rush.protocol"),
-    "rush.cli": ("rush.app", "rush.config", "rush.exceptions", "rush.server"),
+    "rush.cli": ("rush.app", "rush.config", "rush.exceptions", "rush.server", "rush.wsgihost"),
+    # Any WSGI app as a Handler: framework level, no sockets (but `serve_wsgi()`, like `run()`).
+    "rush.wsgihost": (
+        "rush.bodies",
+        "rush.cli",
+        "rush.config",
+        "rush.exceptions",
+        "rush.protocol",
+        "rush.request",
+        "rush.response",
+        "rush.static",
+    ),
     # The framework: no sockets, no server (but `run()`, which hands the app to the CLI).
     "rush.app": (
         "rush.bodies",

@@ -286,12 +286,6 @@ def create_app():
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (
-            wsgi_app,
-            "'registration_fixture:app' (type function) is not a Rush app: it looks like a WSGI "
-            "application, and hosting WSGI applications is not supported yet",
-        ),
-        (WSGIApp(), f"(type {__name__}.WSGIApp) is not a Rush app: it looks like a WSGI"),
         (42, "'registration_fixture:app' (type int) is neither a Rush app nor callable"),
         (None, "(type NoneType) is neither a Rush app nor callable"),
         (create_app, "if it is an app factory, call it in the module: app = app()"),
@@ -302,6 +296,17 @@ def test_the_cli_refuses_what_is_not_a_rush_app(module, value, message):
     module.app = value
     with pytest.raises(ConfigError) as caught:
         load_app("registration_fixture:app")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize("value", [wsgi_app, WSGIApp()], ids=["function", "instance"])
+def test_the_cli_loads_any_other_callable_as_a_wsgi_app(module, value):
+    module.app = value
+    assert load_app("registration_fixture:app") is value
+    assert load_app("registration_fixture:app", "wsgi") is value
+    with pytest.raises(ConfigError) as caught:
+        load_app("registration_fixture:app", "rush")
+    message = "is not a Rush app: it looks like a WSGI application; serve it with --interface"
     assert message in str(caught.value)
 
 

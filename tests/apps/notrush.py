@@ -7,7 +7,7 @@ from rush import Rush
 
 def wsgi_app(environ, start_response):
     start_response("200 OK", [("Content-Type", "text/plain")])
-    return [b"a WSGI app, which Rush does not host yet"]
+    return [b"a WSGI app, which Rush hosts with --interface wsgi"]
 
 
 class Flaskish:

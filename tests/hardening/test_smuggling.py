@@ -4,7 +4,9 @@ Every invalid case must get its 4xx/5xx (after the answers to the requests compl
 bad bytes), with `Connection: close`, and then the connection must end; a keep-alive connection
 opened before the attack and a fresh one opened after it must both still get a normal 200.
 Every valid case must get exactly one final answer per request, none of them a 400.
-Cases with their own `limits` run against a server started with those limits.
+Cases with their own `limits` run against a server started with those limits. Every case runs
+twice: against a Rush app, and against a WSGI app on the same engine (rush.wsgihost), whose
+bodies take another path (always planned, spooled past a threshold).
 """
 
 from __future__ import annotations
@@ -23,6 +25,8 @@ from tests.server.client import Reader, ServerClosed, connect, request, wait_clo
 INVALID = load_cases("invalid")
 VALID = load_cases("valid")
 PROBE = request("GET", "/")
+#: The app each run serves: the hardening Rush app, and its WSGI twin.
+APPS = {"rush": "tests.hardening.app:app", "wsgi": "tests.wsgi.apps:hardening"}
 
 
 def limit_args(case: Case) -> tuple[str, ...]:
@@ -32,19 +36,26 @@ def limit_args(case: Case) -> tuple[str, ...]:
     return tuple(args)
 
 
-@pytest.fixture(scope="module")
-def servers() -> Iterator[dict[tuple[str, ...], HardServer]]:
-    """One server per distinct set of limits, started when a case first needs it."""
-    started: dict[tuple[str, ...], HardServer] = {}
+class Servers(dict[tuple[str, ...], HardServer]):
+    """One server of `app` per distinct set of limits, started when a case first needs it."""
+
+    def __init__(self, app: str) -> None:
+        super().__init__()
+        self.app = app
+
+
+@pytest.fixture(scope="module", params=sorted(APPS))
+def servers(request) -> Iterator[Servers]:
+    started = Servers(APPS[request.param])
     yield started
     for server in started.values():
         server.stop()
 
 
-def server_for(servers: dict[tuple[str, ...], HardServer], case: Case) -> HardServer:
+def server_for(servers: Servers, case: Case) -> HardServer:
     args = limit_args(case)
     if args not in servers:
-        servers[args] = start("tests.hardening.app:app", *args)
+        servers[args] = start(servers.app, *args)
     return servers[args]
 
 

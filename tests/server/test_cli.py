@@ -61,16 +61,6 @@ def test_a_route_mistake_is_reported_at_startup(spec, message):
     ("spec", "message"),
     [
         (
-            "tests.apps.notrush:wsgi_app",
-            "rush: error: 'tests.apps.notrush:wsgi_app' (type function) is not a Rush app: it "
-            "looks like a WSGI application, and hosting WSGI applications is not supported yet",
-        ),
-        (
-            "tests.apps.notrush:flaskish",
-            "rush: error: 'tests.apps.notrush:flaskish' (type tests.apps.notrush.Flaskish) is not "
-            "a Rush app: it looks like a WSGI application",
-        ),
-        (
             "tests.apps.notrush:settings",
             "rush: error: 'tests.apps.notrush:settings' (type dict) is neither a Rush app nor "
             "callable",
