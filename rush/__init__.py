@@ -9,14 +9,18 @@ def hello(request):
 """
 
 from rush.app import Rush
+from rush.blueprints import Blueprint
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, redirect
+from rush.routing import BuildError
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blueprint",
+    "BuildError",
     "ConfigError",
     "HTTPError",
     "Headers",
