@@ -1,23 +1,27 @@
 """Rush: a Flask-like web framework with its own pre-forked epoll HTTP/1.1 server.
 
-from rush import Rush
+from rush import Rush, escape
 app = Rush()
 
 @app.get("/hello")
 def hello(request):
-    return f"hello, {request.args.get('name', 'world')}!"
+    return f"hello, {escape(request.args.get('name', 'world'))}!"
 """
 
 from rush.app import Rush
+from rush.blueprints import Blueprint
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, redirect
+from rush.routing import BuildError
 from rush.wsgihost import serve_wsgi
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Blueprint",
+    "BuildError",
     "ConfigError",
     "HTTPError",
     "Headers",

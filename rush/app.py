@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
 from rush.exceptions import ConfigError, HTTPError, error_page
@@ -35,10 +36,13 @@ from rush.protocol.writer import (
 )
 from rush.request import Request, decode_path
 from rush.response import HTML_LINE, JSON_LINE, Response, dump_json
-from rush.routing import Route, Router
-from rush.scaffold import Handler, Scaffold
+from rush.routing import BuildError, Route, Router
+from rush.scaffold import F, Handler, Scaffold
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
 from rush.wsgiapp import serve as serve_wsgi
+
+if TYPE_CHECKING:
+    from rush.blueprints import Blueprint
 
 error_log = logging.getLogger("rush.error")
 
@@ -78,8 +82,14 @@ class Rush(Scaffold):
         static_url: str = "/static",
         file_cache_bytes: int = DEFAULT_CACHE_BYTES,
         file_cache_threshold: int = DEFAULT_THRESHOLD,
+        server_name: str | None = None,
+        static_versioning: bool = False,
     ) -> None:
         self.import_name = import_name
+        #: The host (and port) of `url_for(..., _external=True)` when no request is given.
+        self.server_name = server_name
+        #: Whether `url_for` of a static file adds `?v=<version of its content>` by default.
+        self.static_versioning = static_versioning
         self.router = Router()
         #: Default request body limit in bytes; None means the server's limit (1 GiB).
         self.max_body = max_body
@@ -97,6 +107,14 @@ class Rush(Scaffold):
         self._body_in_memory = spool_threshold
         self._route_body_limits = False  # whether any route sets its own max_body
         Scaffold.__init__(self)
+        #: Registered blueprints by dotted name, and what they registered for their requests
+        #: (rush.blueprints fills these; hooks and error handlers are picked by route).
+        self.blueprints: dict[str, Blueprint] = {}
+        self.blueprint_before_request_funcs: dict[str, list[Handler]] = {}
+        self.blueprint_after_request_funcs: dict[str, list[Handler]] = {}
+        self.blueprint_error_handlers: dict[str, dict[int | type[BaseException], Handler]] = {}
+        #: Template folders of the blueprints, in registration order, searched after the app's.
+        self.blueprint_template_folders: list[str] = []
         # GET target -> answer: fixed answers the server may pre-render at startup and send
         # without building a Request.
         self._prerendered: dict[bytes, Answer] = {}
@@ -145,6 +163,7 @@ class Rush(Scaffold):
             return response
 
         redirect_endpoint.__qualname__ = f"redirect({path!r} -> {location!r})"
+        redirect_endpoint.__name__ = "<redirect>"  # no endpoint name: url_for cannot ask for it
         route = self.add_route(path, redirect_endpoint, ["GET"])
         if route.is_static:
             self._prerendered[path.encode("utf-8")] = answer
@@ -187,7 +206,9 @@ class Rush(Scaffold):
         path = decode_path(message.target.partition(b"?")[0])
         found = self.router.match(message.method, path)
         if found is None:
-            return limit, None, False
+            found = self.router.match_other_slash(message.method, path)
+            if found is None or found[0].options.get("strict_slashes", True):
+                return limit, None, False
         route_limit = found[0].options.get("max_body")
         if route_limit is not None:
             limit = route_limit
@@ -238,12 +259,21 @@ class Rush(Scaffold):
     # -- the miss path -------------------------------------------------------------------
 
     def _match_fallback(self, request: Request) -> tuple[Route, dict[str, Any]]:
-        """HEAD via GET, automatic OPTIONS, then 405 with Allow, else 404."""
+        """HEAD via GET, the trailing slash (a 308 from `/x` to `/x/`, or a route with
+        `strict_slashes=False`), automatic OPTIONS, then 405 with Allow, else 404."""
         router = self.router
         if request.method == "HEAD":
             found = router.match("GET", request.path)
             if found is not None:
                 return found
+        if router.slash_dynamic or request.path in router.slash_paths:
+            found = router.match_other_slash(request.method, request.path)
+            if found is not None:
+                if not found[0].options.get("strict_slashes", True):
+                    return found
+                if not request.path.endswith("/") and not request.path.startswith("//"):
+                    # (`//host` would be a Location on another site: that stays a 404)
+                    raise HTTPError(308, headers={"Location": _slash_location(request)})
         allowed = router.allowed_methods(request.path)
         if not allowed:
             raise HTTPError(404)
@@ -346,7 +376,11 @@ class Rush(Scaffold):
         try:
             if error.response is not None:
                 return self._finish(request, error.response, status)
-            handler = self.error_handlers.get(status) or self._class_handler(error)
+            if self.blueprint_error_handlers:
+                handler = self._status_handler(request, status)
+            else:  # PERF: every 404 comes here; a method call is ~700 instructions
+                handler = self.error_handlers.get(status)
+            handler = handler or self._class_handler(request, error)
             if handler is not None:
                 return self._finish(request, handler(request, error), status)
             return self._default_error(request, error)
@@ -361,7 +395,7 @@ class Rush(Scaffold):
 
     def _answer_exception(self, request: Request, error: Exception) -> Answer:
         """A bug in user code (or a value that must not be sent): logged once, then 500."""
-        handler = self._class_handler(error)
+        handler = self._class_handler(request, error)
         if handler is not None:
             try:
                 return self._finish(request, handler(request, error), 500)
@@ -373,7 +407,7 @@ class Rush(Scaffold):
         else:
             self._log_failure(request, error, "unhandled exception")
         server_error = HTTPError(500)
-        handler = self.error_handlers.get(500)
+        handler = self._status_handler(request, 500)
         try:
             if handler is not None:
                 return self._finish(request, handler(request, server_error), 500)
@@ -390,11 +424,31 @@ class Rush(Scaffold):
             "%s in %s %s%s: %s", what, request.method, request.path, where, error, exc_info=error
         )
 
-    def _class_handler(self, error: BaseException) -> Handler | None:
-        for cls in type(error).__mro__:
-            handler = self.error_handlers.get(cls)
+    def _error_tables(self, request: Request) -> list[dict[Any, Handler]]:
+        """Error handlers to ask, innermost first: those of the blueprints whose handler (or
+        hook) raised, then the app's. A 404 or 405 from routing has no route: the app's."""
+        route = request.route
+        if route is None or route.blueprint is None or not self.blueprint_error_handlers:
+            return [self.error_handlers]
+        tables = [self.blueprint_error_handlers.get(name) for name in _lineage(route.blueprint)]
+        return [table for table in reversed(tables) if table] + [self.error_handlers]
+
+    def _status_handler(self, request: Request, status: int) -> Handler | None:
+        for table in self._error_tables(request):
+            handler = table.get(status)
             if handler is not None:
                 return handler
+        return None
+
+    def _class_handler(self, request: Request, error: BaseException) -> Handler | None:
+        tables = [self.error_handlers]
+        if self.blueprint_error_handlers:
+            tables = self._error_tables(request)
+        for table in tables:
+            for cls in type(error).__mro__:
+                handler = table.get(cls)
+                if handler is not None:
+                    return handler
         return None
 
     def _default_error(self, request: Request, error: HTTPError) -> Answer:
@@ -417,6 +471,133 @@ class Rush(Scaffold):
                 self._log_failure(request, exc, f"headers of the {status} page dropped")
         return status, lines, body
 
+    # -- blueprints and reverse routing ---------------------------------------------------
+
+    def register_blueprint(
+        self, blueprint: Blueprint, *, url_prefix: str | None = None, name: str | None = None
+    ) -> None:
+        """Add the blueprint's routes (under `url_prefix`, else its own), hooks, error
+        handlers and folders; `name=` registers the same blueprint again under another name."""
+        blueprint.register(self, url_prefix=url_prefix, name=name)
+
+    def before_request(self, func: F) -> F:
+        """Run `func(request)` before each handler; a non-None return value is the answer.
+        The app's hooks run before any blueprint's."""
+        funcs = self.before_request_funcs
+        if funcs and funcs[-1] == self._run_blueprint_before:
+            funcs.insert(len(funcs) - 1, func)
+            return func
+        return super().before_request(func)
+
+    def add_blueprint_hooks(self, name: str, before: list[Handler], after: list[Handler]) -> None:
+        """Hooks that run only for the routes of blueprint `name` (and its children).
+
+        The app's own hook lists get one dispatcher each (before: last; after: first, since
+        a blueprint's after hooks run before the app's), so an app without blueprint hooks
+        keeps its fast path."""
+        if before:
+            self.blueprint_before_request_funcs.setdefault(name, []).extend(before)
+            if self._run_blueprint_before not in self.before_request_funcs:
+                self.before_request_funcs.append(self._run_blueprint_before)
+        if after:
+            self.blueprint_after_request_funcs.setdefault(name, []).extend(after)
+            if self._run_blueprint_after not in self.after_request_funcs:
+                self.after_request_funcs.insert(0, self._run_blueprint_after)
+
+    def _run_blueprint_before(self, request: Request) -> Any:
+        """An app before hook: the before hooks of the route's blueprints, outermost first."""
+        if request.route is None:  # app hooks run before routing; stream routes are routed
+            found = self.router.match(request.method, request.path)
+            if found is None and request.method == "HEAD":
+                found = self.router.match("GET", request.path)
+            if found is None:
+                found = self.router.match_other_slash(request.method, request.path)
+                if found is None or found[0].options.get("strict_slashes", True):
+                    return None  # the miss path answers it, with the app's hooks only
+            request.route, request.view_args = found
+        blueprint = request.route.blueprint
+        if blueprint is None:
+            return None
+        for name in _lineage(blueprint):
+            for hook in self.blueprint_before_request_funcs.get(name, ()):
+                rv = hook(request)
+                if rv is not None:
+                    return rv
+        return None
+
+    def _run_blueprint_after(self, request: Request, response: Response) -> Response:
+        """An app after hook: the after hooks of the route's blueprints, innermost first."""
+        route = request.route
+        if route is None or route.blueprint is None:
+            return response
+        for name in reversed(_lineage(route.blueprint)):
+            for hook in self.blueprint_after_request_funcs.get(name, ()):
+                rv = hook(request, response)
+                if rv is not None:
+                    if not isinstance(rv, Response):
+                        raise TypeError(
+                            f"after_request hook {_name(hook)} returned {type(rv).__name__}, "
+                            "not a Response (or None)"
+                        )
+                    response = rv
+        return response
+
+    def url_for(
+        self,
+        endpoint: str,
+        *,
+        request: Request | None = None,
+        _external: bool = False,
+        _scheme: str | None = None,
+        _anchor: str | None = None,
+        _method: str | None = None,
+        _version: bool | None = None,
+        **params: Any,
+    ) -> str:
+        """The URL of `endpoint` ("func", "bp.func", ".func" within the request's blueprint,
+        "static"): route parameters fill the pattern, the others become the query string.
+
+        `_external=True` (implied by `_scheme`) gives an absolute URL, from the request's
+        scheme and Host when `request=` is given, else `server_name`. `_version=True` (the
+        default with `static_versioning=True`) adds `v=<content version>` to a static file's
+        URL, from the file cache's ETag, so the URL changes when the file does (a file that
+        does not exist gets no version).
+        Raises BuildError (a RouteError) for an unknown endpoint or a missing parameter.
+        """
+        if endpoint.startswith("."):
+            route = request.route if request is not None else None
+            if route is None or route.blueprint is None:
+                raise BuildError(
+                    f"url_for({endpoint!r}): a relative endpoint needs request= of a blueprint"
+                )
+            endpoint = route.blueprint + endpoint
+        route, path, query = self.router.build_route(endpoint, params, _method)
+        if _version or (_version is None and self.static_versioning):
+            mount = getattr(route.endpoint, "__self__", None)
+            filename = params.get("filename")
+            if isinstance(mount, StaticMount) and filename is not None:
+                try:
+                    version = f"v={mount.version(str(filename))}"
+                except HTTPError:
+                    version = ""  # no such file: its URL will answer 404, without a version
+                if version:
+                    query = f"{query}&{version}" if query else version
+        url = f"{path}?{query}" if query else path
+        if _anchor is not None:
+            url += "#" + quote(_anchor, safe="!$&'()*+,;=:@-._~/?")
+        if not (_external or _scheme):
+            return url
+        if request is not None:
+            host, scheme = request.host, request.scheme
+        else:
+            host, scheme = self.server_name or "", "http"
+        if not host:
+            raise BuildError(
+                f"url_for({endpoint!r}, _external=True): no host; pass request= "
+                "or set server_name= on the app"
+            )
+        return f"{_scheme or scheme}://{host}{url}"
+
     # -- files ---------------------------------------------------------------------------
 
     def static(
@@ -428,18 +609,23 @@ class Rush(Scaffold):
         dotfiles: bool = False,
         index: str | None = "index.html",
         preload: bool = False,
+        endpoint: str | None = None,
     ) -> StaticMount:
         """Serve every file below `directory` at `url/...` (see rush.static for the rules).
 
         `directory` is relative to the app's root (the module of `import_name`, else the
         current directory); a missing one is a ConfigError now, not a 404 later.
         `preload=True` reads the small files into the cache before the workers fork.
+        `endpoint` names it for `url_for(endpoint, filename=...)`: "static" for the first
+        folder, `"static" + url` (`"static/assets"`) for the others.
         """
+        if endpoint is None:
+            endpoint = "static" if "static" not in self.router.endpoints else "static" + url
         mount = self.static_files.mount(
             url, directory, cache_control=cache_control, dotfiles=dotfiles, index=index
         )
-        self.add_route(mount.url + "/<path:filename>", mount.serve, ["GET"])
-        self.add_route(mount.url + "/", mount.serve, ["GET"])
+        self.add_route(mount.url + "/<path:filename>", mount.serve, ["GET"], endpoint=endpoint)
+        self.add_route(mount.url + "/", mount.serve, ["GET"], endpoint=endpoint)
         if preload:
             mount.preload()
         return mount
@@ -502,6 +688,20 @@ class Rush(Scaffold):
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The app as a WSGI application (`gunicorn module:app`); see rush.wsgiapp."""
         return serve_wsgi(self, environ, start_response)
+
+
+def _lineage(blueprint: str) -> list[str]:
+    """The blueprint `a.b.c` and those it is nested in, outermost first: a, a.b, a.b.c."""
+    parts = blueprint.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def _slash_location(request: Request) -> str:
+    """`/x?q` -> `/x/?q`: where a 308 sends a request missing its trailing slash."""
+    location = quote(request.path, safe="/!$&'()*+,;=:@-._~") + "/"
+    if request.query_string:
+        location += "?" + request.query_string.decode("latin-1")
+    return location
 
 
 def _name(func: Any) -> str:

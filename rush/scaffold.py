@@ -1,4 +1,4 @@
-"""What an app (and later a blueprint) registers: routes, error handlers and hooks.
+"""What an app or a blueprint registers: routes, error handlers and hooks.
 
 `Scaffold` owns the decorators users write (`@app.route`, `@app.get`, `@app.errorhandler`,
 `@app.before_request`, ...) and the tables they fill; how a route is actually added is the
@@ -25,6 +25,9 @@ class Scaffold:
         self.after_request_funcs: list[Callable[..., Any]] = []
         self.startup_funcs: list[Callable[[], Any]] = []
         self.shutdown_funcs: list[Callable[[], Any]] = []
+
+    def check_setup(self, what: str) -> None:
+        """Called before each registration; a blueprint already registered refuses more."""
 
     def add_route(
         self,
@@ -83,6 +86,8 @@ class Scaffold:
         ):
             raise ConfigError(f"errorhandler({code_or_exception!r}): need a status or exception")
 
+        self.check_setup("errorhandler")
+
         def decorator(func: F) -> F:
             self.error_handlers[code_or_exception] = func
             return func
@@ -91,20 +96,24 @@ class Scaffold:
 
     def before_request(self, func: F) -> F:
         """Run `func(request)` before each handler; a non-None return value is the answer."""
+        self.check_setup("before_request")
         self.before_request_funcs.append(func)
         return func
 
     def after_request(self, func: F) -> F:
         """Run `func(request, response)` after each handler; it may change or replace it."""
+        self.check_setup("after_request")
         self.after_request_funcs.append(func)
         return func
 
     def on_startup(self, func: F) -> F:
         """Run `func()` once in each worker process when it starts."""
+        self.check_setup("on_startup")
         self.startup_funcs.append(func)
         return func
 
     def on_shutdown(self, func: F) -> F:
         """Run `func()` once in each worker process when it stops."""
+        self.check_setup("on_shutdown")
         self.shutdown_funcs.append(func)
         return func

@@ -497,6 +497,17 @@ class StaticMount:
                 )
         return FileResponse(resource, self._cc_line)
 
+    def version(self, filename: str) -> str:
+        """A short tag of the file's content, from its ETag (for cache-busting URLs).
+
+        A cached file costs a dict hit; another is loaded (and cached, if small) once, as
+        `serve` would. Raises HTTPError 404 for a name that `serve` would refuse."""
+        resource = self.serve(None, filename).resource
+        etag = resource.reps[0].etag
+        if resource.table is None:
+            resource.close_files()  # a large file: nothing keeps its descriptors
+        return hashlib.blake2b(etag, digest_size=6).hexdigest()
+
     def preload(self, directory: str | None = None) -> int:
         """Cache the small files below `directory` (default: the whole folder)."""
         files = self.files

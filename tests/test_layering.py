@@ -76,6 +76,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # The framework: no sockets, no server (but `run()`, which hands the app to the CLI).
     "rush.app": (
         "rush.bodies",
+        "rush.blueprints",  # for type checking only
         "rush.cli",
         "rush.config",
         "rush.exceptions",
@@ -92,6 +93,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     # A Rush app under another WSGI server: the framework's side of the seam, no server.
     "rush.wsgiapp": ("rush.protocol",),
     "rush.scaffold": ("rush.exceptions",),
+    "rush.blueprints": (
+        "rush.app",  # for type checking only
+        "rush.exceptions",
+        "rush.paths",
+        "rush.scaffold",
+    ),
     "rush.routing": ("rush.exceptions",),
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions"),
     "rush.response": ("rush.datastructures", "rush.protocol"),

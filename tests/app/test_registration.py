@@ -38,7 +38,14 @@ def test_a_typo_in_methods_is_refused_with_a_suggestion():
     message = str(caught.value)
     assert message.startswith("route '/x': unknown option 'method' (did you mean 'methods'?)")
     assert "known: methods, " in message
-    for name in ("max_body", "stream", "endpoint", "spool_threshold", "max_form_parts"):
+    for name in (
+        "max_body",
+        "stream",
+        "endpoint",
+        "strict_slashes",
+        "spool_threshold",
+        "max_form_parts",
+    ):
         assert name in message
     assert app.router.match("GET", "/x") is None
 
@@ -79,8 +86,11 @@ def test_known_options_still_register():
 
 
 def test_endpoint_is_reserved_and_stored():
-    route = Router().add("/x", ["GET"], index, endpoint="home")
+    router = Router()
+    route = router.add("/x", ["GET"], index, endpoint="home")
     assert route.options["endpoint"] == "home"
+    assert route.name == "home" and router.endpoints == {"home": [route]}
+    assert router.add("/z", ["GET"], index).name == "index"
     with pytest.raises(RouteError, match=r"route '/y': endpoint must be a name"):
         Router().add("/y", ["GET"], index, endpoint=3)
 
