@@ -12,7 +12,8 @@ from rush.app import Rush
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
-from rush.response import Response, escape, redirect
+from rush.response import Response, escape, jsonify, make_response, redirect
+from rush.views import MethodView, View
 
 __version__ = "0.1.0"
 
@@ -20,12 +21,16 @@ __all__ = [
     "ConfigError",
     "HTTPError",
     "Headers",
+    "MethodView",
     "MultiDict",
     "Request",
     "Response",
     "RouteError",
     "Rush",
+    "View",
     "abort",
     "escape",
+    "jsonify",
+    "make_response",
     "redirect",
 ]
