@@ -13,7 +13,6 @@ from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, jsonify, make_response, redirect
-from rush.views import MethodView, View
 
 __version__ = "0.1.0"
 
@@ -21,13 +20,11 @@ __all__ = [
     "ConfigError",
     "HTTPError",
     "Headers",
-    "MethodView",
     "MultiDict",
     "Request",
     "Response",
     "RouteError",
     "Rush",
-    "View",
     "abort",
     "escape",
     "jsonify",

@@ -399,7 +399,9 @@ class TestClient:
             method, target.encode("utf-8"), http_version, raw_headers, body
         )
         raw = frame(self.app.handle(message, remote_addr, scheme), message)
-        sent = SentRequest(method, f"{scheme}://{host}{target}", Headers(pairs), body)
+        sent = SentRequest(
+            method, f"{scheme}://{host}{target}", Headers.from_raw(raw_headers), body
+        )
         response = TestResponse(raw, sent)
         if self.use_cookies:
             self._keep_cookies(response, hostname, parts.path or "/")

@@ -3,6 +3,7 @@
 `MyView.as_view("name")` is an ordinary handler `(request, **params)` to register with
 `app.add_route(path, MyView.as_view("name"))`; a `MethodView`'s methods (`get`, `post`, ...)
 become the route's methods. This module only builds handlers: it knows nothing of routing.
+Import it as Flask's: `from rush.views import MethodView` (`import rush` does not load it).
 """
 
 from __future__ import annotations

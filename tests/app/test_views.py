@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rush import MethodView, Rush, View
+from rush import Rush
 from rush.exceptions import RouteError
+from rush.views import MethodView, View
 
 
 class ItemAPI(MethodView):
