@@ -13,7 +13,7 @@ from rush.blueprints import Blueprint
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
-from rush.response import Response, escape, redirect
+from rush.response import Response, escape, jsonify, make_response, redirect
 from rush.routing import BuildError
 from rush.wsgihost import serve_wsgi
 
@@ -32,6 +32,8 @@ __all__ = [
     "Rush",
     "abort",
     "escape",
+    "jsonify",
+    "make_response",
     "redirect",
     "serve_wsgi",
 ]

@@ -35,7 +35,7 @@ from rush.protocol.writer import (
     has_no_body,
 )
 from rush.request import Request, decode_path
-from rush.response import HTML_LINE, JSON_LINE, Response, dump_json
+from rush.response import HTML_LINE, JSON_LINE, Response, dump_json, response_from
 from rush.routing import BuildError, Route, Router
 from rush.scaffold import F, Handler, Scaffold
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
@@ -133,7 +133,10 @@ class Rush(Scaffold):
         /,
         **options: Any,
     ) -> Route:
-        """Bind `endpoint` to `path` for `methods` now; see `route` for the options."""
+        """Bind `endpoint` to `path` for `methods` now (else the endpoint's own `methods`,
+        as a class-based view has, else GET); see `route` for the options."""
+        if methods is None:
+            methods = getattr(endpoint, "methods", None)
         endpoint = prepare_route(self.body_options, endpoint, options)
         route = self.router.add(path, methods or ["GET"], endpoint, **options)
         if options.get("max_body") is not None:
@@ -314,7 +317,7 @@ class Rush(Scaffold):
                 return code, HTML_LINE, body
             if kind is dict or kind is list:
                 return code, JSON_LINE, dump_json(body)
-        response = self.make_response(rv, status)
+        response = response_from(rv, status)  # PERF: a global, not a staticmethod lookup
         if self.after_request_funcs:
             try:
                 response = self._run_after_hooks(request, response)
@@ -338,30 +341,9 @@ class Rush(Scaffold):
                 response = rv
         return response
 
-    def make_response(self, rv: Any, status: int = 200) -> Response:
-        """Any allowed handler return value as a Response (Flask's rules)."""
-        if isinstance(rv, Response):
-            return rv
-        if rv is None:
-            return Response(b"", 204, content_type="")
-        if isinstance(rv, tuple):
-            if not 2 <= len(rv) <= 3:
-                raise TypeError("a handler tuple is (body, status) or (body, status, headers)")
-            body, second = rv[0], rv[1]
-            headers = rv[2] if len(rv) == 3 else None
-            if isinstance(second, (dict, list)) and headers is None:
-                second, headers = status, second  # (body, headers)
-            if isinstance(body, Response):
-                body.status = second
-                for name, value in headers.items() if isinstance(headers, dict) else headers or ():
-                    body.headers[name] = value
-                return body
-            return Response(body, second, headers)
-        if isinstance(rv, (str, bytes, bytearray, memoryview, dict, list)):
-            return Response(rv, status)  # type: ignore[arg-type]
-        if hasattr(rv, "__next__"):
-            return Response(rv, status)  # a generator or iterator: a streamed body
-        raise TypeError(f"a handler returned {type(rv).__name__}, which is not a response")
+    #: Any allowed handler return value as a Response (Flask's rules, rush.response):
+    #: `app.make_response(rv, status=200)`.
+    make_response = staticmethod(response_from)
 
     # -- errors: one catch point each ----------------------------------------------------
 
@@ -657,11 +639,12 @@ class Rush(Scaffold):
 
     # -- running -------------------------------------------------------------------------
 
-    def test_client(self) -> Any:
-        """An in-process client: `app.test_client().get("/hello", query={"name": "x"})`."""
+    def test_client(self, **options: Any) -> Any:
+        """An in-process client (rush.testing.TestClient): `with app.test_client() as
+        client:` runs the startup and shutdown hooks around the block."""
         from rush.testing import TestClient
 
-        return TestClient(self)
+        return TestClient(self, **options)
 
     def run(
         self,

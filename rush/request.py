@@ -1,18 +1,22 @@
 """The request object handlers receive.
 
 Only `method`, `path` and the raw parts are set per request; everything else (`args`,
-`headers`, `cookies`, `json`, `form`) is parsed on first use and kept, because most handlers
-read one or two of them and parsing all of them for every request would dominate the hot path.
+`headers`, `cookies`, `json`, `form`, `url`, `authorization`, ...) is computed on first use
+(and kept where it is parsed), because most handlers read one or two of them and computing
+all of them for every request would dominate the hot path. Flask's names are kept where a
+Flask user would look for them.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import io
 import json as _stdlib_json
 from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Any, BinaryIO
-from urllib.parse import unquote, unquote_plus
+from urllib.parse import quote, unquote, unquote_plus
 
 from rush.bodies import read_form
 from rush.datastructures import Headers, MultiDict
@@ -80,6 +84,7 @@ class Request:
     _files: MultiDict | None = None
     _stream: BinaryIO | None = None
     _context: dict[str, Any] | None = None
+    _values: MultiDict | None = None
     #: "http", or what a trusted proxy says the client used (rush.proxy sets it).
     scheme = "http"
     query_string = b""
@@ -188,7 +193,8 @@ class Request:
 
     @property
     def json(self) -> Any:
-        """The body parsed as JSON (None when empty); malformed JSON is a 400."""
+        """The body parsed as JSON (None when empty), whatever its Content-Type; malformed
+        JSON is a 400. `get_json()` is Flask's stricter reading."""
         value = self._json
         if value is _UNSET:
             body = self.body
@@ -202,8 +208,41 @@ class Request:
             self._json = value
         return value
 
-    def get_json(self) -> Any:
-        return self.json
+    @property
+    def is_json(self) -> bool:
+        """Whether the Content-Type is JSON (`application/json` or `application/*+json`)."""
+        return _is_json(self.mimetype)
+
+    def get_json(self, force: bool = False, silent: bool = False, cache: bool = True) -> Any:
+        """The body as JSON, as Flask reads it: a body that is not declared JSON is a 415
+        (unless `force`), an empty or malformed one a 400; `silent=True` returns None instead
+        of either. The parsed value is kept unless `cache=False`."""
+        if not (force or _is_json(self.mimetype)):
+            if silent:
+                return None
+            raise HTTPError(415, "the request body is not JSON (Content-Type)")
+        value = self._json
+        if value is not _UNSET and value is not None:
+            return value
+        try:
+            value = _json_loads(self.body)
+        except _JSONDecodeError:
+            if silent:
+                return None
+            raise HTTPError(400, "malformed JSON body") from None
+        if cache:
+            self._json = value
+        return value
+
+    def get_data(self, cache: bool = True, as_text: bool = False) -> Any:
+        """The raw body (`body`), or as text (UTF-8, undecodable bytes replaced)."""
+        body = self.body
+        return body.decode("utf-8", "replace") if as_text else body
+
+    @property
+    def data(self) -> bytes:
+        """The raw body, as Flask's `request.data` (the same bytes as `body`)."""
+        return self.body
 
     @property
     def form(self) -> MultiDict:
@@ -242,13 +281,177 @@ class Request:
         return files
 
     @property
+    def values(self) -> MultiDict:
+        """`args` and `form` together (args first); for GET and HEAD only `args`, as Flask."""
+        values = self._values
+        if values is None:
+            pairs = self.args.items(multi=True)
+            if self.method not in ("GET", "HEAD"):
+                pairs += self.form.items(multi=True)
+            values = self._values = MultiDict(pairs)
+        return values
+
+    @property
     def host(self) -> str:
+        """The `Host` header as sent (with its port, if any); "" when absent."""
         return self.headers.get("host") or ""
 
     @property
+    def is_secure(self) -> bool:
+        return self.scheme == "https"
+
+    @property
+    def full_path(self) -> str:
+        """The path and the query string, always with a `?` (as Flask's)."""
+        return self.path + "?" + self.query_string.decode("latin-1")
+
+    @property
+    def host_url(self) -> str:
+        """`scheme://host/`."""
+        return f"{self.scheme}://{self.host}/"
+
+    url_root = root_url = host_url
+
+    @property
+    def base_url(self) -> str:
+        """The absolute URL without the query string: `scheme://host/path`."""
+        return f"{self.scheme}://{self.host}{quote(self.path, safe=_PATH_SAFE)}"
+
+    @property
     def url(self) -> str:
+        """The absolute URL as Flask spells it: `scheme://host/path?query`."""
         qs = self.query_string
-        return self.path + ("?" + qs.decode("latin-1") if qs else "")
+        return self.base_url + ("?" + qs.decode("latin-1") if qs else "")
+
+    @property
+    def content_length(self) -> int | None:
+        """The `Content-Length` header as an int; None when absent or not a number."""
+        value = self.headers.get("content-length")
+        if value is None or not value.isdigit() or not value.isascii():
+            return None
+        return int(value)
+
+    @property
+    def referrer(self) -> str | None:
+        return self.headers.get("referer")
+
+    @property
+    def user_agent(self) -> UserAgent:
+        """The `User-Agent` header: `.string` (as Werkzeug's), `str()`, "" when absent."""
+        return UserAgent(self.headers.get("user-agent") or "")
+
+    @property
+    def authorization(self) -> Authorization | None:
+        """The `Authorization` header parsed: `.type` ("basic", "bearer", ...), `.username`
+        and `.password` for Basic, `.token` for the others; None when absent or garbled."""
+        value = self.headers.get("authorization")
+        return Authorization.parse(value) if value else None
 
     def __repr__(self) -> str:
-        return f"<Request {self.method} {self.url}>"
+        qs = self.query_string
+        return f"<Request {self.method} {self.path}{'?' + qs.decode('latin-1') if qs else ''}>"
+
+
+#: Characters left as they are when a path is spelled back into a URL (RFC 3986 §3.3).
+_PATH_SAFE = "/:@!$&'()*+,;=-._~"
+
+
+def _is_json(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+class UserAgent:
+    """The `User-Agent` header; compares equal to its string."""
+
+    __slots__ = ("string",)
+
+    def __init__(self, string: str) -> None:
+        self.string = string
+
+    def __str__(self) -> str:
+        return self.string
+
+    def __bool__(self) -> bool:
+        return bool(self.string)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, UserAgent):
+            return self.string == other.string
+        return isinstance(other, str) and self.string == other
+
+    def __hash__(self) -> int:
+        return hash(self.string)
+
+    def __repr__(self) -> str:
+        return f"<UserAgent {self.string!r}>"
+
+
+class Authorization:
+    """Credentials from an `Authorization` header (RFC 9110 §11.6.2).
+
+    `type` is the scheme in lower case; Basic (RFC 7617) gives `username` and `password`,
+    any other scheme (Bearer, RFC 6750) its credentials as `token`.
+    """
+
+    __slots__ = ("type", "username", "password", "token")
+
+    def __init__(
+        self,
+        type: str,
+        username: str | None = None,
+        password: str | None = None,
+        token: str | None = None,
+    ) -> None:
+        self.type = type
+        self.username = username
+        self.password = password
+        self.token = token
+
+    @classmethod
+    def parse(cls, value: str) -> Authorization | None:
+        """The header's value parsed, or None when it is not a credential Rush can read."""
+        scheme, _, rest = value.strip().partition(" ")
+        scheme = scheme.lower()
+        rest = rest.strip()
+        if not scheme:
+            return None
+        if scheme == "basic":
+            try:
+                decoded = base64.b64decode(rest, validate=True)
+            except (binascii.Error, ValueError):
+                return None
+            try:
+                text = decoded.decode("utf-8")
+            except UnicodeDecodeError:
+                text = decoded.decode("latin-1")  # RFC 7617 §2.1: the charset is a guess
+            username, sep, password = text.partition(":")
+            if not sep:
+                return None
+            return cls("basic", username, password)
+        return cls(scheme, token=rest or None)
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """As Werkzeug's mapping: `get("username")`, `get("password")`, `get("token")`."""
+        if key in self.__slots__:
+            value = getattr(self, key)
+            return default if value is None else value
+        return default
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Authorization):
+            return NotImplemented
+        return (self.type, self.username, self.password, self.token) == (
+            other.type,
+            other.username,
+            other.password,
+            other.token,
+        )
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        if self.type == "basic":
+            return f"<Authorization basic {self.username!r}>"
+        return f"<Authorization {self.type}>"

@@ -5,6 +5,9 @@ A `Response` becomes an answer (`rush.protocol.writer.Answer`: status, header li
 This module spells only the header lines that are not framing: `Content-Type` lines for the
 common types are built once, other fields go through `encode_fields`, which refuses CR, LF,
 NUL and non-latin-1 text.
+
+`response_from` holds the rules that turn what a handler returns into a `Response` (Flask's);
+the app and the module-level `make_response` both use it.
 """
 
 from __future__ import annotations
@@ -70,7 +73,12 @@ Body = str | bytes | dict | list | Iterable[bytes] | Iterable[str] | None
 
 
 class Response:
-    """A response a handler builds itself: body, status, headers, cookies."""
+    """A response a handler builds itself: body, status, headers, cookies.
+
+    Flask's names work too: `status_code` (the same as `status`), `data` (the body as
+    bytes), `mimetype` (the content type without its parameters), `get_json()`. Reading
+    `data` of a streamed body consumes the iterator and keeps the bytes, as Flask does.
+    """
 
     __slots__ = ("body", "status", "headers", "content_type")
 
@@ -82,6 +90,7 @@ class Response:
         status: int = 200,
         headers: Headers | dict[str, str] | Iterable[tuple[str, str]] | None = None,
         content_type: str | None = None,
+        mimetype: str | None = None,
     ) -> None:
         self.status = status
         self.headers = headers if isinstance(headers, Headers) else Headers(headers)
@@ -105,11 +114,72 @@ class Response:
         self.content_type: str | None = content_type
         if content_type is None:
             found = self.headers.get("content-type") if headers else None
-            if found is not None:
+            if mimetype is not None:
+                self.content_type = _with_charset(mimetype)
+            elif found is not None:
                 self.content_type = found
                 self.headers.remove("content-type")
             else:
                 self.content_type = default_type.decode()
+
+    @property
+    def status_code(self) -> int:
+        return self.status  # type: ignore[no-any-return]
+
+    @status_code.setter
+    def status_code(self, value: int) -> None:
+        self.status = value
+
+    @property
+    def data(self) -> bytes:
+        body = self.body
+        if type(body) is not bytes:
+            body = self.body = b"".join(_as_bytes(body))  # a stream: consumed, kept
+        return body  # type: ignore[no-any-return]
+
+    @data.setter
+    def data(self, value: str | bytes) -> None:
+        self.body = value.encode("utf-8") if isinstance(value, str) else bytes(value)
+
+    def get_data(self, as_text: bool = False) -> Any:
+        data = self.data
+        return data.decode("utf-8", "replace") if as_text else data
+
+    @property
+    def mimetype(self) -> str | None:
+        """The content type without parameters (`text/html`); setting it adds a charset
+        to text types, as Flask does."""
+        content_type = self.content_type
+        if not content_type:
+            return None
+        return content_type.partition(";")[0].strip().lower()  # type: ignore[no-any-return]
+
+    @mimetype.setter
+    def mimetype(self, value: str) -> None:
+        self.content_type = _with_charset(value)
+
+    @property
+    def is_json(self) -> bool:
+        mimetype = self.mimetype or ""
+        return mimetype == "application/json" or (
+            mimetype.startswith("application/") and mimetype.endswith("+json")
+        )
+
+    def get_json(self, force: bool = False, silent: bool = False) -> Any:
+        """The body parsed as JSON; None when it is not JSON (unless `force`); a malformed
+        body raises ValueError unless `silent`."""
+        if not (force or self.is_json):
+            return None
+        try:
+            return _stdlib_json.loads(self.data)
+        except ValueError:
+            if silent:
+                return None
+            raise
+
+    @property
+    def json(self) -> Any:
+        return self.get_json()
 
     def set_cookie(
         self,
@@ -188,6 +258,59 @@ def _parse_length(value: str | None) -> int | None:
     return int(value)
 
 
+def _with_charset(mimetype: str) -> str:
+    if mimetype.startswith("text/") and "charset" not in mimetype:
+        return mimetype + "; charset=utf-8"
+    return mimetype
+
+
 def redirect(location: str, status: int = 302) -> Response:
     """A redirect response, as Flask's `redirect` (302 unless asked otherwise)."""
     return Response(b"", status, {"Location": location})
+
+
+def jsonify(*args: Any, **kwargs: Any) -> Response:
+    """A JSON response, as Flask's: `jsonify(x)` for one value, `jsonify(a, b)` for a list,
+    `jsonify(key=value)` for an object (positional and keyword arguments together are a
+    TypeError)."""
+    if args and kwargs:
+        raise TypeError("jsonify() takes positional or keyword arguments, not both")
+    value = args[0] if len(args) == 1 else list(args) if args else kwargs
+    return Response(dump_json(value), content_type="application/json")
+
+
+def make_response(*args: Any) -> Response:
+    """A `Response` from what a handler may return, as Flask's `make_response`:
+    `make_response("hi", 201, {"X-A": "1"})`, `make_response({"a": 1})`, or an empty 200
+    without arguments. Handy to set a cookie or a header on a body before returning it."""
+    if not args:
+        return Response()
+    return response_from(args[0] if len(args) == 1 else args)
+
+
+def response_from(rv: Any, status: int = 200) -> Response:
+    """Any allowed handler return value as a Response (Flask's rules); `status` is the one
+    a value that names none gets."""
+    if isinstance(rv, tuple):  # PERF: first, the common return that reaches this function
+        size = len(rv)
+        if not 2 <= size <= 3:
+            raise TypeError("a handler tuple is (body, status) or (body, status, headers)")
+        body, second = rv[0], rv[1]
+        headers = rv[2] if size == 3 else None
+        if headers is None and isinstance(second, (dict, list)):
+            second, headers = status, second  # (body, headers)
+        if isinstance(body, Response):
+            body.status = second
+            for name, value in headers.items() if isinstance(headers, dict) else headers or ():
+                body.headers[name] = value
+            return body
+        return Response(body, second, headers)
+    if isinstance(rv, Response):
+        return rv
+    if rv is None:
+        return Response(b"", 204, content_type="")
+    if isinstance(rv, (str, bytes, bytearray, memoryview, dict, list)):
+        return Response(rv, status)  # type: ignore[arg-type]
+    if hasattr(rv, "__next__"):
+        return Response(rv, status)  # a generator or iterator: a streamed body
+    raise TypeError(f"a handler returned {type(rv).__name__}, which is not a response")

@@ -112,6 +112,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.paths": (),
     "rush.watch": (),
     "rush.testing": ("rush.datastructures", "rush.protocol", "rush.response"),
+    "rush.pytest_plugin": ("rush.testing",),
+    "rush.views": (),
     "rush.__main__": ("rush.cli",),
     "rush": ("rush",),
 }

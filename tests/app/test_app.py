@@ -36,8 +36,8 @@ def test_return_types():
     assert client.get("/bytes").body == b"\x00\x01"
     r = client.get("/dict")
     assert r.headers["Content-Type"] == "application/json"
-    assert r.json() == {"a": 1, "b": [1, 2]}
-    assert client.get("/list").json() == [1, "two"]
+    assert r.json == {"a": 1, "b": [1, 2]}
+    assert client.get("/list").json == [1, "two"]
     r = client.get("/none")
     assert r.status == 204 and r.body == b"" and "Content-Length" not in r.headers
     assert (client.get("/tuple2").status, client.get("/tuple2").text) == (201, "created")
@@ -176,7 +176,7 @@ def test_error_handler_by_exception_class(caplog):
 
     app.get("/boom")(boom)
     r = app.test_client().get("/boom")
-    assert (r.status, r.json()) == (409, {"error": "BigOops"})
+    assert (r.status, r.json) == (409, {"error": "BigOops"})
 
 
 def test_unhandled_exception_is_logged_and_answered_500(caplog):
@@ -249,7 +249,7 @@ def test_before_request_can_short_circuit_and_after_request_can_change():
     r = client.get("/data")
     assert (r.status, r.text, r.headers["X-Stamp"]) == (401, "denied", "1")
     r = client.get("/data", headers={"Authorization": "Bearer ok"})
-    assert (r.status, r.json(), r.headers["X-Stamp"]) == (200, {"x": 1}, "1")
+    assert (r.status, r.json, r.headers["X-Stamp"]) == (200, {"x": 1}, "1")
     assert seen == ["/data", "/data"]
 
 

@@ -35,7 +35,7 @@ def test_routes_get_the_prefix_and_a_dotted_endpoint():
     app.register_blueprint(make_admin())
     client = app.test_client()
     assert client.get("/admin/").text == "admin home"
-    assert client.get("/admin/users/7").json() == {"user": 7}
+    assert client.get("/admin/users/7").json == {"user": 7}
     assert set(app.router.endpoints) == {"admin.index", "admin.user"}
     route = app.router.match("GET", "/admin/users/7")[0]
     assert (route.name, route.blueprint) == ("admin.user", "admin")
@@ -86,7 +86,7 @@ def test_the_same_blueprint_twice_needs_a_distinct_name():
         app.register_blueprint(admin, url_prefix="/other")
     app.register_blueprint(admin, url_prefix="/other", name="other")
     client = app.test_client()
-    assert client.get("/other/users/2").json() == {"user": 2}
+    assert client.get("/other/users/2").json == {"user": 2}
     assert app.url_for("other.user", user_id=2) == "/other/users/2"
     assert app.url_for("admin.user", user_id=2) == "/admin/users/2"
 

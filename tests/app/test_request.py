@@ -13,10 +13,11 @@ def make(target: bytes = b"/", headers=(), body: bytes = b"", method: str = "GET
 
 
 def test_path_and_query_string_split():
-    request = make(b"/a/b?x=1&y=2")
+    request = make(b"/a/b?x=1&y=2", [("Host", "example.com")])
     assert request.path == "/a/b"
     assert request.query_string == b"x=1&y=2"
-    assert request.url == "/a/b?x=1&y=2"
+    assert request.full_path == "/a/b?x=1&y=2"
+    assert request.url == "http://example.com/a/b?x=1&y=2"
 
 
 def test_args_is_a_multidict():
@@ -76,7 +77,7 @@ def test_malformed_json_is_answered_400_through_the_app():
     app = Rush()
     app.post("/j")(lambda request: request.json)
     client = app.test_client()
-    assert client.post("/j", json={"k": "v"}).json() == {"k": "v"}
+    assert client.post("/j", json={"k": "v"}).json == {"k": "v"}
     assert (
         client.post("/j", body=b"{bad", headers={"Content-Type": "application/json"}).status == 400
     )
@@ -127,4 +128,4 @@ def test_test_client_query_and_handlers_with_params():
     client = app.test_client()
     assert client.get("/hello", query={"name": "bill"}).text == "hello, bill!"
     assert client.get("/hello").text == "hello, world!"
-    assert client.delete("/users/7").json() == {"id": 7, "method": "DELETE"}
+    assert client.delete("/users/7").json == {"id": 7, "method": "DELETE"}

@@ -124,7 +124,7 @@ def test_every_converter_builds_and_round_trips(pattern, params, url):
         expected = {k: int(v) if k in ("n", "y") else v for k, v in expected.items()}
     if "float:" in pattern:
         expected = {"x": float(params["x"])}
-    assert response.json() == expected
+    assert response.json == expected
 
 
 @pytest.mark.parametrize(

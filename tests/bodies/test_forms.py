@@ -88,7 +88,7 @@ def sha(data: bytes) -> str:
 def test_urlencoded_form_and_limits(app):
     client = app.test_client()
     answer = client.post("/upload", form={"a": "1", "b": "x y&z"})
-    assert answer.json()["form"] == {"a": ["1"], "b": ["x y&z"]}
+    assert answer.json["form"] == {"a": ["1"], "b": ["x y&z"]}
     too_many = "&".join(f"k{i}=v" for i in range(1001))
     headers = {"Content-Type": "application/x-www-form-urlencoded"}
     assert client.post("/upload", body=too_many, headers=headers).status == 400
@@ -101,7 +101,7 @@ def test_multipart_in_memory_through_the_test_client(app):
     )
     answer = app.test_client().post("/upload", body=body, headers={"Content-Type": content_type})
     assert answer.status == 200
-    data = answer.json()
+    data = answer.json
     assert data["form"] == {"title": ["Holiday"], "tag": ["a", "b"]}
     (photo,) = data["files"]
     assert photo == {
@@ -124,7 +124,7 @@ def test_missing_file_is_a_400_and_empty_multipart_is_an_empty_form(app):
     body, content_type = encode_multipart([("a", "1")])
     assert client.post("/need", body=body, headers={"Content-Type": content_type}).status == 400
     headers = {"Content-Type": "multipart/form-data; boundary=x"}
-    assert client.post("/upload", headers=headers).json() == {"form": {}, "files": []}
+    assert client.post("/upload", headers=headers).json == {"form": {}, "files": []}
 
 
 def test_in_memory_multipart_obeys_the_route_limits(app):
@@ -134,7 +134,7 @@ def test_in_memory_multipart_obeys_the_route_limits(app):
 
     client = app.test_client()
     ok, ct = encode_multipart([("a", "x" * 10)])
-    assert client.post("/small", body=ok, headers={"Content-Type": ct}).json() == {"a": "x" * 10}
+    assert client.post("/small", body=ok, headers={"Content-Type": ct}).json == {"a": "x" * 10}
     big, ct = encode_multipart([("a", "x" * 11)])
     assert client.post("/small", body=big, headers={"Content-Type": ct}).status == 413
     many, ct = encode_multipart([("a", "1"), ("b", "2"), ("c", "3")])
@@ -156,7 +156,7 @@ def test_large_multipart_spools_files_and_parses_in_any_split(app, chunked):
     raw = post("/upload", body, ct, chunked=chunked)
     for pieces in ([raw], list(splits(raw, rng, 7000)), list(splits(raw, rng, 100))):
         (answer,) = serve(app, raw, iter(pieces))
-        data = answer.json()
+        data = answer.json
         assert data["form"] == {"title": ["t" * 100], "név": ["érték"]}
         by_name = {f["name"]: f for f in data["files"]}
         assert by_name["big"]["sha"] == sha(big) and by_name["big"]["size"] == len(big)
@@ -212,10 +212,10 @@ def test_large_raw_body_spools_and_reads_back(app, chunked):
     data = random.Random(5).randbytes(30 * KIB)
     raw = post("/raw", data, "application/octet-stream", chunked=chunked)
     (answer,) = serve(app, raw, splits(raw, random.Random(1), 5000))
-    assert answer.json() == {"stream": sha(data), "body": sha(data), "spooled": "SpoolSink"}
+    assert answer.json == {"stream": sha(data), "body": sha(data), "spooled": "SpoolSink"}
     small = post("/raw", b"abc", "application/octet-stream", chunked=chunked)
     expected = "SpoolSink" if chunked else None  # a small known length never gets a sink
-    assert serve(app, small)[0].json()["spooled"] == expected
+    assert serve(app, small)[0].json["spooled"] == expected
     assert spool_fds(app.spool_dir) == 0
 
 
@@ -223,7 +223,7 @@ def test_spooled_urlencoded_form(app):
     fields = "&".join(f"k{i}={'v' * 10}" for i in range(500))
     raw = post("/upload", fields.encode(), "application/x-www-form-urlencoded")
     (answer,) = serve(app, raw)
-    assert len(answer.json()["form"]) == 500
+    assert len(answer.json["form"]) == 500
     app2 = Rush(spool_threshold=100, max_form_memory=1000)
 
     @app2.post("/f")
@@ -388,7 +388,7 @@ def test_non_ascii_field_names_and_filenames(app):
             "/upload", body=body, headers={"Content-Type": "multipart/form-data; boundary=B"}
         ),
     ):
-        data = answer.json()
+        data = answer.json
         assert data["form"] == {"名前": ["太郎"]}
         names = {f["name"]: (f["filename"], f["safe"]) for f in data["files"]}
         assert names == {
@@ -434,12 +434,12 @@ def test_stream_handler_sees_chunks_as_they_arrive(app):
     for piece in pieces:
         session.feed(piece)
     (answer,) = session.responses
-    assert answer.json()["sha"] == sha(data)
-    assert answer.json()["chunks"] > 3
+    assert answer.json["sha"] == sha(data)
+    assert answer.json["chunks"] > 3
     # Chunked, and through the test client (one chunk) too.
     chunked = post("/ingest", data, "application/octet-stream", chunked=True)
-    assert serve(app, chunked)[0].json()["sha"] == sha(data)
-    assert app.test_client().post("/ingest", body=data).json()["chunks"] == 1
+    assert serve(app, chunked)[0].json["sha"] == sha(data)
+    assert app.test_client().post("/ingest", body=data).json["chunks"] == 1
 
 
 def test_stream_handler_runs_before_the_body_ends():
