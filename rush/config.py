@@ -57,6 +57,8 @@ class Config:
     unix_socket_mode: int | None = None
     #: Write the master's pid to this file (removed at exit).
     pid_file: str | None = None
+    #: Development: an unhandled exception's 500 page shows its traceback (sets app.debug).
+    debug: bool = False
 
     @property
     def limits(self) -> Limits:
