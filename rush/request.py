@@ -81,7 +81,9 @@ class Request:
     _files: MultiDict | None = None
     _stream: BinaryIO | None = None
     _context: dict[str, Any] | None = None
-    _app: Any = None
+    #: The app serving this request, where it has no route yet (hooks, error pages): a
+    #: routed request finds its app through its route (PERF: the hot path stores nothing).
+    app: Any = None
     _session: Session | None = None  # loaded by the first `request.session`
     _flashes: list[tuple[str, Any]] | None = None
     #: "http", or what a trusted proxy says the client used (rush.proxy sets it).
@@ -246,26 +248,12 @@ class Request:
         return files
 
     @property
-    def app(self) -> Any:
-        """The app serving this request (its session settings, for `session`)."""
-        # PERF: a routed request finds its app through its route, so that the hot path
-        # stores nothing; the app sets it where there is no route yet (hooks, error pages).
-        app = self._app
-        if app is None:
-            app = getattr(self.route, "app", None)
-        return app
-
-    @app.setter
-    def app(self, app: Any) -> None:
-        self._app = app
-
-    @property
     def session(self) -> Session:
         """The signed-cookie session (a dict), read from the cookie on first use; the answer
         sets the cookie again only if it was changed (see rush.sessions)."""
         session = self._session
         if session is None:
-            app = self.app
+            app = self.app or getattr(self.route, "app", None)
             if app is None:
                 raise RuntimeError("request.session: this request is not being served by an app")
             session = self._session = app.session_store.open(self.cookies)
