@@ -17,11 +17,15 @@ object are only paid for by apps and requests that use them.
 
 from __future__ import annotations
 
+import html
 import logging
 import os
+import traceback
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
+from rush.appconfig import AppConfig
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
 from rush.exceptions import ConfigError, HTTPError, error_page
 from rush.fileresponse import FileResponse
@@ -38,13 +42,19 @@ from rush.request import Request, decode_path
 from rush.response import HTML_LINE, JSON_LINE, Response, dump_json, response_from
 from rush.routing import BuildError, Route, Router
 from rush.scaffold import F, Handler, Scaffold
+from rush.sessions import SessionStore
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
+from rush.templating import Templates
 from rush.wsgiapp import serve as serve_wsgi
 
 if TYPE_CHECKING:
     from rush.blueprints import Blueprint
 
 error_log = logging.getLogger("rush.error")
+# PERF: whether any app in this process has opened a session; until then the answer path
+# does not look for one. A module global is the cheapest test: ~20 instructions per request,
+# an attribute of the app or the request ~50-100 (bench/micro.py --instructions).
+_sessions_used = False
 
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
@@ -65,6 +75,13 @@ class Rush(Scaffold):
     - `max_form_parts` (1000), `max_form_field_size` (1 MiB per non-file field),
       `max_form_memory` (8 MiB of non-file fields in all), `max_part_header_size` (8 KiB):
       multipart limits, each answered 413.
+
+    Templates, sessions, settings:
+    - `template_folder` ("templates" beside the app's module): Jinja2 templates for
+      `render_template` (rush.templating).
+    - `secret_key` (else the RUSH_SECRET_KEY environment variable): signs the session cookie
+      (rush.sessions); the same as `app.config["SECRET_KEY"]`.
+    - `debug`: an unhandled exception's 500 page shows its traceback. Never in production.
     """
 
     def __init__(
@@ -84,6 +101,9 @@ class Rush(Scaffold):
         file_cache_threshold: int = DEFAULT_THRESHOLD,
         server_name: str | None = None,
         static_versioning: bool = False,
+        template_folder: str | os.PathLike[str] | None = "templates",
+        secret_key: str | bytes | None = None,
+        debug: bool = False,
     ) -> None:
         self.import_name = import_name
         #: The host (and port) of `url_for(..., _external=True)` when no request is given.
@@ -122,6 +142,35 @@ class Rush(Scaffold):
         self.static_files = StaticFiles.for_app(import_name, file_cache_threshold, file_cache_bytes)
         if static_folder is not None:
             self.static(static_url, static_folder)
+        #: The app's settings (SECRET_KEY, SESSION_COOKIE_*, DEBUG, your own): rush.appconfig.
+        self.config = AppConfig(self.static_files.root_path)
+        self.config["SECRET_KEY"] = secret_key or os.environ.get("RUSH_SECRET_KEY") or None
+        self.config["DEBUG"] = debug
+        #: Reads and writes the session cookie with the settings of `config`.
+        self.session_store = SessionStore(self.config, _note_sessions_used)
+        folders = [] if template_folder is None else [self.static_files.absolute(template_folder)]
+        #: The Jinja2 templates (rush.templating); Jinja2 is imported at the first render.
+        self.templates = Templates(self, folders)
+        #: Your app's logger; the `rush` command shows its records (rush.app.<import_name>).
+        self.logger = logging.getLogger(f"rush.app.{import_name or 'app'}")
+
+    @property
+    def secret_key(self) -> str | bytes | None:
+        """`config["SECRET_KEY"]`: signs the session cookie."""
+        return self.config.get("SECRET_KEY")  # type: ignore[no-any-return]
+
+    @secret_key.setter
+    def secret_key(self, value: str | bytes | None) -> None:
+        self.config["SECRET_KEY"] = value
+
+    @property
+    def debug(self) -> bool:
+        """`config["DEBUG"]`: show tracebacks on 500 pages (`rush --debug`). Never in production."""
+        return bool(self.config.get("DEBUG"))
+
+    @debug.setter
+    def debug(self, value: bool) -> None:
+        self.config["DEBUG"] = bool(value)
 
     # -- registering ---------------------------------------------------------------------
 
@@ -139,6 +188,7 @@ class Rush(Scaffold):
             methods = getattr(endpoint, "methods", None)
         endpoint = prepare_route(self.body_options, endpoint, options)
         route = self.router.add(path, methods or ["GET"], endpoint, **options)
+        route.app = self  # type: ignore[attr-defined]  # how its requests find the app (PERF)
         if options.get("max_body") is not None:
             self._route_body_limits = True
         if options.get("stream"):
@@ -217,7 +267,7 @@ class Rush(Scaffold):
             limit = route_limit
         if small or (length is not None and length > limit):
             return limit, None, True
-        return limit, open_sink(self, message, found, Request), True
+        return limit, open_sink(self, message, found, self._stream_request), True  # type: ignore[arg-type]
 
     def handle(self, message: RequestMessage, remote_addr: str | None, scheme: str) -> Answer:
         """Answer one complete request message. Never raises for app errors."""
@@ -245,7 +295,8 @@ class Rush(Scaffold):
             if self.before_request_funcs:
                 rv = self._run_before_hooks(request)
                 if rv is not None:
-                    return self._finish(request, rv, 200)
+                    answer = self._finish(request, rv, 200)
+                    return self._with_session(request, answer) if _sessions_used else answer
             found = self.router.match(request.method, request.path)
             if found is None:
                 found = self._match_fallback(request)
@@ -253,11 +304,37 @@ class Rush(Scaffold):
             request.route = route
             request.view_args = args
             rv = route.endpoint(request, **args) if args else route.endpoint(request)
+            if _sessions_used:
+                return self._with_session(request, self._finish(request, rv, 200))
             return self._finish(request, rv, 200)
         except HTTPError as error:
-            return self._answer_error(request, error)
+            answer = self._answer_error(request, error)
         except Exception as error:
-            return self._answer_exception(request, error)
+            answer = self._answer_exception(request, error)
+        return self._with_session(request, answer) if _sessions_used else answer
+
+    def _stream_request(self, *args: Any) -> Request:
+        """The Request of a stream route, built by rush.bodies when its head arrives."""
+        request = Request(*args)
+        request.app = self
+        return request
+
+    def _with_session(self, request: Request, answer: Answer) -> Answer:
+        """The answer with the session's cookie, for a request that used its session."""
+        session = request._session
+        if session is None:
+            return answer
+        request._session = None  # saved once, even if saving fails
+        try:
+            lines = self.session_store.header_lines(session)
+        except Exception as error:
+            self._log_failure(request, error, "saving the session failed")
+            body = answer[2]
+            if not isinstance(body, bytes):
+                body.close()  # a file or a stream that will not be sent
+            return self._plain_error(request, HTTPError(500))
+        status, head, body = answer
+        return status, head + lines, body
 
     # -- the miss path -------------------------------------------------------------------
 
@@ -290,6 +367,7 @@ class Rush(Scaffold):
         raise HTTPError(405, headers={"Allow": allow})
 
     def _run_before_hooks(self, request: Request) -> Any:
+        request.app = self  # not routed yet: the hooks may use the session
         if type(request.body_store) is StreamSink:
             return request.body_store.adopt(request)  # they ran when the head arrived
         for hook in self.before_request_funcs:
@@ -349,6 +427,7 @@ class Rush(Scaffold):
 
     def _answer_error(self, request: Request, error: HTTPError) -> Answer:
         """An HTTPError raised on purpose: its response, its handler's answer or its page."""
+        request.app = self  # an error page may use the session, routed or not
         status = error.status
         if type(status) is not int or not 100 <= status <= 599:
             return self._answer_exception(
@@ -377,6 +456,7 @@ class Rush(Scaffold):
 
     def _answer_exception(self, request: Request, error: Exception) -> Answer:
         """A bug in user code (or a value that must not be sent): logged once, then 500."""
+        request.app = self
         handler = self._class_handler(request, error)
         if handler is not None:
             try:
@@ -390,6 +470,8 @@ class Rush(Scaffold):
             self._log_failure(request, error, "unhandled exception")
         server_error = HTTPError(500)
         handler = self._status_handler(request, 500)
+        if self.config.get("DEBUG"):
+            return 500, HTML_LINE, debug_page(request, error)
         try:
             if handler is not None:
                 return self._finish(request, handler(request, server_error), 500)
@@ -634,8 +716,27 @@ class Rush(Scaffold):
 
     def watchers(self) -> list[Any]:
         """Called by each worker after the fork: objects with fileno() / on_readable() for
-        its event loop (the inotify watcher that keeps the file cache fresh)."""
-        return self.static_files.start_watching()  # type: ignore[return-value]
+        its event loop (the inotify watchers that keep the file cache and the compiled
+        templates fresh)."""
+        return [*self.static_files.start_watching(), *self.templates.start_watching()]
+
+    # -- templates -----------------------------------------------------------------------
+
+    def render_template(
+        self, name: str | Iterable[str], /, request: Request | None = None, **context: Any
+    ) -> Response:
+        """Render the Jinja2 template `name` (relative to the template folder; a list:
+        the first that exists) with `context` as a response, HTML unless the name's
+        extension says otherwise. Pass the handler's `request` so that the template sees
+        `request`, `session` and `get_flashed_messages`; `url_for` and `config` are always
+        there. A missing template is a jinja2.TemplateNotFound naming it (a logged 500)."""
+        return self.templates.render(name, request, context)
+
+    def render_template_string(
+        self, source: str, /, request: Request | None = None, **context: Any
+    ) -> Response:
+        """Render a template given as text (autoescaped), as `render_template` does."""
+        return self.templates.render_string(source, request, context)
 
     # -- running -------------------------------------------------------------------------
 
@@ -685,6 +786,23 @@ def _slash_location(request: Request) -> str:
     if request.query_string:
         location += "?" + request.query_string.decode("latin-1")
     return location
+
+
+def _note_sessions_used() -> None:
+    global _sessions_used
+    _sessions_used = True
+
+
+def debug_page(request: Request, error: BaseException) -> bytes:
+    """The 500 page of debug mode: the request and the traceback, HTML-escaped."""
+    trace = "".join(traceback.format_exception(error))
+    return (
+        "<!doctype html><html><head><title>500 Internal Server Error (debug)</title></head>"
+        f"<body><h1>{html.escape(type(error).__name__)}: {html.escape(str(error))}</h1>"
+        f"<p>{html.escape(request.method)} {html.escape(request.url)}</p>"
+        f"<pre>{html.escape(trace)}</pre>"
+        "<p>Shown because debug mode is on. Never turn it on in production.</p></body></html>"
+    ).encode("utf-8", "replace")
 
 
 def _name(func: Any) -> str:

@@ -135,6 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         "(inotify) (default off; env RUSH_RELOAD)",
     )
     parser.add_argument(
+        "--debug",
+        action="store_true",
+        default=None,
+        help="development: a 500 page shows the exception's traceback to the client; never in "
+        "production (default off; env RUSH_DEBUG)",
+    )
+    parser.add_argument(
         "--unix-socket-mode",
         type=_octal,
         default=None,
@@ -274,15 +281,17 @@ def handler_for(app: Any, config: Config) -> Any:
 
 def configure_logging(config: Config) -> None:
     level = getattr(logging, config.log_level.upper(), logging.INFO)
-    error_logger = logging.getLogger("rush.error")
-    if not error_logger.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(
-            logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
-        )
-        error_logger.addHandler(handler)
-    error_logger.setLevel(level)
-    error_logger.propagate = False
+    # rush.error: the server's and framework's own lines; rush.app: each app's `app.logger`.
+    for name in ("rush.error", "rush.app"):
+        logger = logging.getLogger(name)
+        if not logger.handlers:
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(
+                logging.Formatter("[%(asctime)s] [%(process)d] [%(levelname)s] %(message)s")
+            )
+            logger.addHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = False
     access_logger = logging.getLogger("rush.access")
     access_logger.propagate = False
     if config.access_log:
@@ -332,9 +341,29 @@ def run_app(app: Any, config: Config, spec: str | None = None) -> int:
     from rush.server.serve import serve
 
     configure_logging(config)
-    handler = handler_for(app, config)
     loader, root = app_loader(spec, config) if spec else (None, None)
+    if config.debug and isinstance(app, Rush):
+        app.debug = True
+        if loader is not None:
+            loader = _debug_loader(loader)
+    if isinstance(app, Rush) and app.debug:
+        logging.getLogger("rush.error").warning(
+            "debug mode is on: 500 pages show tracebacks to clients; never use it in production"
+        )
+    handler = handler_for(app, config)
     return serve(handler, config, loader=loader, reopen_logs=reopen_log_files, source_root=root)
+
+
+def _debug_loader(load: Any) -> Any:
+    """`load`, with debug mode turned on in each freshly imported app (--debug, reloads)."""
+
+    def load_debug() -> Any:
+        app = load()
+        if isinstance(app, Rush):
+            app.debug = True
+        return app
+
+    return load_debug
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,6 +64,8 @@ class Config:
     root_path: str = ""
     #: `URL=DIR` folders served from Rush's file cache in front of the app.
     static: tuple[str, ...] = ()
+    #: Development: an unhandled exception's 500 page shows its traceback (sets app.debug).
+    debug: bool = False
 
     @property
     def limits(self) -> Limits:

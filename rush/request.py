@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, unquote_plus
 from rush.bodies import read_form
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import HTTPError
+from rush.sessions import Session, flash, pop_flashes, select_flashes
 
 try:
     import orjson
@@ -85,6 +86,11 @@ class Request:
     _stream: BinaryIO | None = None
     _context: dict[str, Any] | None = None
     _values: MultiDict | None = None
+    #: The app serving this request, where it has no route yet (hooks, error pages): a
+    #: routed request finds its app through its route (PERF: the hot path stores nothing).
+    app: Any = None
+    _session: Session | None = None  # loaded by the first `request.session`
+    _flashes: list[tuple[str, Any]] | None = None
     #: "http", or what a trusted proxy says the client used (rush.proxy sets it).
     scheme = "http"
     query_string = b""
@@ -290,6 +296,33 @@ class Request:
                 pairs += self.form.items(multi=True)
             values = self._values = MultiDict(pairs)
         return values
+
+    @property
+    def session(self) -> Session:
+        """The signed-cookie session (a dict), read from the cookie on first use; the answer
+        sets the cookie again only if it was changed (see rush.sessions)."""
+        session = self._session
+        if session is None:
+            app = self.app or getattr(self.route, "app", None)
+            if app is None:
+                raise RuntimeError("request.session: this request is not being served by an app")
+            session = self._session = app.session_store.open(self.cookies)
+        return session
+
+    def flash(self, message: Any, category: str = "message") -> None:
+        """Keep `message` in the session for a later request's `get_flashed_messages`."""
+        flash(self.session, message, category)
+
+    def get_flashed_messages(
+        self, with_categories: bool = False, category_filter: Any = ()
+    ) -> list[Any]:
+        """The messages flashed by earlier requests, taken out of the session (the same
+        ones for every call during this request); `(category, message)` pairs with
+        `with_categories`, only the categories in `category_filter` when given."""
+        flashes = self._flashes
+        if flashes is None:
+            flashes = self._flashes = pop_flashes(self.session)
+        return select_flashes(flashes, with_categories, category_filter)
 
     @property
     def host(self) -> str:

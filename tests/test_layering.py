@@ -75,6 +75,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     # The framework: no sockets, no server (but `run()`, which hands the app to the CLI).
     "rush.app": (
+        "rush.appconfig",
         "rush.bodies",
         "rush.blueprints",  # for type checking only
         "rush.cli",
@@ -86,7 +87,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.response",
         "rush.routing",
         "rush.scaffold",
+        "rush.sessions",
         "rush.static",
+        "rush.templating",
         "rush.testing",
         "rush.wsgiapp",
     ),
@@ -100,7 +103,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.scaffold",
     ),
     "rush.routing": ("rush.exceptions",),
-    "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions"),
+    "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),
+    "rush.appconfig": (),
+    "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),
+    "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),
     "rush.response": ("rush.datastructures", "rush.protocol"),
     "rush.exceptions": ("rush.protocol", "rush.response"),
     "rush.datastructures": ("rush.exceptions",),
