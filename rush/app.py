@@ -17,17 +17,16 @@ object are only paid for by apps and requests that use them.
 
 from __future__ import annotations
 
-import html
 import logging
 import os
-import traceback
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rush.appconfig import AppConfig
+from rush.blueprints import BlueprintHost, qualified_name
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
-from rush.exceptions import ConfigError, HTTPError, error_page
+from rush.errorhandling import ErrorHandling
+from rush.exceptions import ConfigError, HTTPError
 from rush.fileresponse import FileResponse
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
@@ -35,15 +34,14 @@ from rush.protocol.writer import (
     Answer,
     InvalidAnswer,
     check_status,
-    encode_fields,
-    has_no_body,
 )
 from rush.request import Request, decode_path
 from rush.response import HTML_LINE, JSON_LINE, Response, dump_json, response_from
-from rush.routing import BuildError, Route, Router
-from rush.scaffold import F, Handler, Scaffold
+from rush.routing import Route, Router
+from rush.scaffold import Handler, Scaffold
+from rush.serving import Serving
 from rush.sessions import SessionStore
-from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles, StaticMount
+from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles
 from rush.templating import Templates
 from rush.wsgiapp import serve as serve_wsgi
 
@@ -59,7 +57,7 @@ _sessions_used = False
 REDIRECT_CODES = frozenset((301, 302, 303, 307, 308))
 
 
-class Rush(Scaffold):
+class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
     """A Rush application: register routes with decorators, then `run()` it.
 
     Hooks and where they run:
@@ -242,7 +240,7 @@ class Rush(Scaffold):
             try:
                 hook()
             except Exception:
-                error_log.exception("shutdown hook %s failed", _name(hook))
+                error_log.exception("shutdown hook %s failed", qualified_name(hook))
 
     def body_plan(self, message: RequestMessage, default_limit: int) -> BodyPlan:
         """What to do with the body a request head announces, decided once per head and after
@@ -413,7 +411,7 @@ class Rush(Scaffold):
             if rv is not None:
                 if not isinstance(rv, Response):
                     raise TypeError(
-                        f"after_request hook {_name(hook)} returned {type(rv).__name__}, "
+                        f"after_request hook {qualified_name(hook)} returned {type(rv).__name__}, "
                         "not a Response (or None)"
                     )
                 response = rv
@@ -422,321 +420,6 @@ class Rush(Scaffold):
     #: Any allowed handler return value as a Response (Flask's rules, rush.response):
     #: `app.make_response(rv, status=200)`.
     make_response = staticmethod(response_from)
-
-    # -- errors: one catch point each ----------------------------------------------------
-
-    def _answer_error(self, request: Request, error: HTTPError) -> Answer:
-        """An HTTPError raised on purpose: its response, its handler's answer or its page."""
-        request.app = self  # an error page may use the session, routed or not
-        status = error.status
-        if type(status) is not int or not 100 <= status <= 599:
-            return self._answer_exception(
-                request, InvalidAnswer(f"abort({status!r}): need an int status in 100..599")
-            )
-        handler = None
-        try:
-            if error.response is not None:
-                return self._finish(request, error.response, status)
-            if self.blueprint_error_handlers:
-                handler = self._status_handler(request, status)
-            else:  # PERF: every 404 comes here; a method call is ~700 instructions
-                handler = self.error_handlers.get(status)
-            handler = handler or self._class_handler(request, error)
-            if handler is not None:
-                return self._finish(request, handler(request, error), status)
-            return self._default_error(request, error)
-        except HTTPError as inner:
-            if inner is not error and type(inner.status) is int and 400 <= inner.status <= 599:
-                return self._plain_error(request, inner)
-            self._log_failure(request, inner, f"the answer to {status} failed")
-        except Exception as failure:
-            what = f"error handler {_name(handler)}" if handler is not None else "the answer"
-            self._log_failure(request, failure, f"{what} for {status} failed")
-        return self._plain_error(request, HTTPError(500))
-
-    def _answer_exception(self, request: Request, error: Exception) -> Answer:
-        """A bug in user code (or a value that must not be sent): logged once, then 500."""
-        request.app = self
-        handler = self._class_handler(request, error)
-        if handler is not None:
-            try:
-                return self._finish(request, handler(request, error), 500)
-            except HTTPError as http_error:
-                return self._answer_error(request, http_error)
-            except Exception as failure:
-                self._log_failure(request, error, "unhandled exception")
-                self._log_failure(request, failure, f"its error handler {_name(handler)} failed")
-        else:
-            self._log_failure(request, error, "unhandled exception")
-        server_error = HTTPError(500)
-        handler = self._status_handler(request, 500)
-        if self.config.get("DEBUG"):
-            return 500, HTML_LINE, debug_page(request, error)
-        try:
-            if handler is not None:
-                return self._finish(request, handler(request, server_error), 500)
-            return self._default_error(request, server_error)
-        except Exception as failure:
-            what = f"error handler {_name(handler)}" if handler is not None else "the 500 page"
-            self._log_failure(request, failure, f"{what} for 500 failed")
-        return self._plain_error(request, server_error)
-
-    def _log_failure(self, request: Request, error: BaseException, what: str) -> None:
-        route = request.route
-        where = f" (handler {_name(route.endpoint)})" if route is not None else ""
-        error_log.error(
-            "%s in %s %s%s: %s", what, request.method, request.path, where, error, exc_info=error
-        )
-
-    def _error_tables(self, request: Request) -> list[dict[Any, Handler]]:
-        """Error handlers to ask, innermost first: those of the blueprints whose handler (or
-        hook) raised, then the app's. A 404 or 405 from routing has no route: the app's."""
-        route = request.route
-        if route is None or route.blueprint is None or not self.blueprint_error_handlers:
-            return [self.error_handlers]
-        tables = [self.blueprint_error_handlers.get(name) for name in _lineage(route.blueprint)]
-        return [table for table in reversed(tables) if table] + [self.error_handlers]
-
-    def _status_handler(self, request: Request, status: int) -> Handler | None:
-        for table in self._error_tables(request):
-            handler = table.get(status)
-            if handler is not None:
-                return handler
-        return None
-
-    def _class_handler(self, request: Request, error: BaseException) -> Handler | None:
-        tables = [self.error_handlers]
-        if self.blueprint_error_handlers:
-            tables = self._error_tables(request)
-        for table in tables:
-            for cls in type(error).__mro__:
-                handler = table.get(cls)
-                if handler is not None:
-                    return handler
-        return None
-
-    def _default_error(self, request: Request, error: HTTPError) -> Answer:
-        """The default page; through the after_request hooks when there are some."""
-        if not self.after_request_funcs:
-            return self._plain_error(request, error)
-        status = error.status
-        body = b"" if has_no_body(status) else error_page(status, error.message)
-        return self._finish(request, Response(body, status, error.headers), status)
-
-    def _plain_error(self, request: Request, error: HTTPError) -> Answer:
-        """The default page with no user code involved: this cannot fail."""
-        status = error.status
-        body = b"" if has_no_body(status) else error_page(status, error.message)
-        lines = HTML_LINE
-        if error.headers:
-            try:
-                lines += encode_fields(error.headers.items())
-            except InvalidAnswer as exc:
-                self._log_failure(request, exc, f"headers of the {status} page dropped")
-        return status, lines, body
-
-    # -- blueprints and reverse routing ---------------------------------------------------
-
-    def register_blueprint(
-        self, blueprint: Blueprint, *, url_prefix: str | None = None, name: str | None = None
-    ) -> None:
-        """Add the blueprint's routes (under `url_prefix`, else its own), hooks, error
-        handlers and folders; `name=` registers the same blueprint again under another name."""
-        blueprint.register(self, url_prefix=url_prefix, name=name)
-
-    def before_request(self, func: F) -> F:
-        """Run `func(request)` before each handler; a non-None return value is the answer.
-        The app's hooks run before any blueprint's."""
-        funcs = self.before_request_funcs
-        if funcs and funcs[-1] == self._run_blueprint_before:
-            funcs.insert(len(funcs) - 1, func)
-            return func
-        return super().before_request(func)
-
-    def add_blueprint_hooks(self, name: str, before: list[Handler], after: list[Handler]) -> None:
-        """Hooks that run only for the routes of blueprint `name` (and its children).
-
-        The app's own hook lists get one dispatcher each (before: last; after: first, since
-        a blueprint's after hooks run before the app's), so an app without blueprint hooks
-        keeps its fast path."""
-        if before:
-            self.blueprint_before_request_funcs.setdefault(name, []).extend(before)
-            if self._run_blueprint_before not in self.before_request_funcs:
-                self.before_request_funcs.append(self._run_blueprint_before)
-        if after:
-            self.blueprint_after_request_funcs.setdefault(name, []).extend(after)
-            if self._run_blueprint_after not in self.after_request_funcs:
-                self.after_request_funcs.insert(0, self._run_blueprint_after)
-
-    def _run_blueprint_before(self, request: Request) -> Any:
-        """An app before hook: the before hooks of the route's blueprints, outermost first."""
-        if request.route is None:  # app hooks run before routing; stream routes are routed
-            found = self.router.match(request.method, request.path)
-            if found is None and request.method == "HEAD":
-                found = self.router.match("GET", request.path)
-            if found is None:
-                found = self.router.match_other_slash(request.method, request.path)
-                if found is None or found[0].options.get("strict_slashes", True):
-                    return None  # the miss path answers it, with the app's hooks only
-            request.route, request.view_args = found
-        blueprint = request.route.blueprint
-        if blueprint is None:
-            return None
-        for name in _lineage(blueprint):
-            for hook in self.blueprint_before_request_funcs.get(name, ()):
-                rv = hook(request)
-                if rv is not None:
-                    return rv
-        return None
-
-    def _run_blueprint_after(self, request: Request, response: Response) -> Response:
-        """An app after hook: the after hooks of the route's blueprints, innermost first."""
-        route = request.route
-        if route is None or route.blueprint is None:
-            return response
-        for name in reversed(_lineage(route.blueprint)):
-            for hook in self.blueprint_after_request_funcs.get(name, ()):
-                rv = hook(request, response)
-                if rv is not None:
-                    if not isinstance(rv, Response):
-                        raise TypeError(
-                            f"after_request hook {_name(hook)} returned {type(rv).__name__}, "
-                            "not a Response (or None)"
-                        )
-                    response = rv
-        return response
-
-    def url_for(
-        self,
-        endpoint: str,
-        *,
-        request: Request | None = None,
-        _external: bool = False,
-        _scheme: str | None = None,
-        _anchor: str | None = None,
-        _method: str | None = None,
-        _version: bool | None = None,
-        **params: Any,
-    ) -> str:
-        """The URL of `endpoint` ("func", "bp.func", ".func" within the request's blueprint,
-        "static"): route parameters fill the pattern, the others become the query string.
-
-        `_external=True` (implied by `_scheme`) gives an absolute URL, from the request's
-        scheme and Host when `request=` is given, else `server_name`. `_version=True` (the
-        default with `static_versioning=True`) adds `v=<content version>` to a static file's
-        URL, from the file cache's ETag, so the URL changes when the file does (a file that
-        does not exist gets no version).
-        Raises BuildError (a RouteError) for an unknown endpoint or a missing parameter.
-        """
-        if endpoint.startswith("."):
-            route = request.route if request is not None else None
-            if route is None or route.blueprint is None:
-                raise BuildError(
-                    f"url_for({endpoint!r}): a relative endpoint needs request= of a blueprint"
-                )
-            endpoint = route.blueprint + endpoint
-        route, path, query = self.router.build_route(endpoint, params, _method)
-        if _version or (_version is None and self.static_versioning):
-            mount = getattr(route.endpoint, "__self__", None)
-            filename = params.get("filename")
-            if isinstance(mount, StaticMount) and filename is not None:
-                try:
-                    version = f"v={mount.version(str(filename))}"
-                except HTTPError:
-                    version = ""  # no such file: its URL will answer 404, without a version
-                if version:
-                    query = f"{query}&{version}" if query else version
-        url = f"{path}?{query}" if query else path
-        if _anchor is not None:
-            url += "#" + quote(_anchor, safe="!$&'()*+,;=:@-._~/?")
-        if not (_external or _scheme):
-            return url
-        if request is not None:
-            host, scheme = request.host, request.scheme
-        else:
-            host, scheme = self.server_name or "", "http"
-        if not host:
-            raise BuildError(
-                f"url_for({endpoint!r}, _external=True): no host; pass request= "
-                "or set server_name= on the app"
-            )
-        return f"{_scheme or scheme}://{host}{url}"
-
-    # -- files ---------------------------------------------------------------------------
-
-    def static(
-        self,
-        url: str,
-        directory: str | os.PathLike[str],
-        *,
-        cache_control: str | None = "no-cache",
-        dotfiles: bool = False,
-        index: str | None = "index.html",
-        preload: bool = False,
-        endpoint: str | None = None,
-    ) -> StaticMount:
-        """Serve every file below `directory` at `url/...` (see rush.static for the rules).
-
-        `directory` is relative to the app's root (the module of `import_name`, else the
-        current directory); a missing one is a ConfigError now, not a 404 later.
-        `preload=True` reads the small files into the cache before the workers fork.
-        `endpoint` names it for `url_for(endpoint, filename=...)`: "static" for the first
-        folder, `"static" + url` (`"static/assets"`) for the others.
-        """
-        if endpoint is None:
-            endpoint = "static" if "static" not in self.router.endpoints else "static" + url
-        mount = self.static_files.mount(
-            url, directory, cache_control=cache_control, dotfiles=dotfiles, index=index
-        )
-        self.add_route(mount.url + "/<path:filename>", mount.serve, ["GET"], endpoint=endpoint)
-        self.add_route(mount.url + "/", mount.serve, ["GET"], endpoint=endpoint)
-        if preload:
-            mount.preload()
-        return mount
-
-    def send_file(self, path: str | os.PathLike[str], **options: Any) -> FileResponse:
-        """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable.
-
-        Options: `mimetype`, `as_attachment`, `download_name`, `cache_control`.
-        """
-        if options:
-            return self.static_files.send_file(path, **options)
-        return self.static_files.send_file(path)  # PERF: a call with **{} costs 2k instructions
-
-    def send_from_directory(
-        self, directory: str | os.PathLike[str], name: str, **options: Any
-    ) -> FileResponse:
-        """Answer with `directory/name` where `name` comes from the client: 404 if it
-        leaves `directory` in any way. Options as for `send_file`."""
-        return self.static_files.send_from_directory(directory, name, **options)
-
-    def preload(self, *paths: str | os.PathLike[str]) -> int:
-        """Read files (or the files below directories) into the cache now, in the master."""
-        return self.static_files.preload(paths)
-
-    def watchers(self) -> list[Any]:
-        """Called by each worker after the fork: objects with fileno() / on_readable() for
-        its event loop (the inotify watchers that keep the file cache and the compiled
-        templates fresh)."""
-        return [*self.static_files.start_watching(), *self.templates.start_watching()]
-
-    # -- templates -----------------------------------------------------------------------
-
-    def render_template(
-        self, name: str | Iterable[str], /, request: Request | None = None, **context: Any
-    ) -> Response:
-        """Render the Jinja2 template `name` (relative to the template folder; a list:
-        the first that exists) with `context` as a response, HTML unless the name's
-        extension says otherwise. Pass the handler's `request` so that the template sees
-        `request`, `session` and `get_flashed_messages`; `url_for` and `config` are always
-        there. A missing template is a jinja2.TemplateNotFound naming it (a logged 500)."""
-        return self.templates.render(name, request, context)
-
-    def render_template_string(
-        self, source: str, /, request: Request | None = None, **context: Any
-    ) -> Response:
-        """Render a template given as text (autoescaped), as `render_template` does."""
-        return self.templates.render_string(source, request, context)
 
     # -- running -------------------------------------------------------------------------
 
@@ -774,12 +457,6 @@ class Rush(Scaffold):
         return serve_wsgi(self, environ, start_response)
 
 
-def _lineage(blueprint: str) -> list[str]:
-    """The blueprint `a.b.c` and those it is nested in, outermost first: a, a.b, a.b.c."""
-    parts = blueprint.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
-
-
 def _slash_location(request: Request) -> str:
     """`/x?q` -> `/x/?q`: where a 308 sends a request missing its trailing slash."""
     location = quote(request.path, safe="/!$&'()*+,;=:@-._~") + "/"
@@ -791,21 +468,3 @@ def _slash_location(request: Request) -> str:
 def _note_sessions_used() -> None:
     global _sessions_used
     _sessions_used = True
-
-
-def debug_page(request: Request, error: BaseException) -> bytes:
-    """The 500 page of debug mode: the request and the traceback, HTML-escaped."""
-    trace = "".join(traceback.format_exception(error))
-    return (
-        "<!doctype html><html><head><title>500 Internal Server Error (debug)</title></head>"
-        f"<body><h1>{html.escape(type(error).__name__)}: {html.escape(str(error))}</h1>"
-        f"<p>{html.escape(request.method)} {html.escape(request.url)}</p>"
-        f"<pre>{html.escape(trace)}</pre>"
-        "<p>Shown because debug mode is on. Never turn it on in production.</p></body></html>"
-    ).encode("utf-8", "replace")
-
-
-def _name(func: Any) -> str:
-    module = getattr(func, "__module__", None)
-    name = getattr(func, "__qualname__", None) or repr(func)
-    return f"{module}.{name}" if module else name

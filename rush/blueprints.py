@@ -13,15 +13,21 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
-from rush.exceptions import ConfigError, RouteError
+from rush.exceptions import ConfigError, HTTPError, RouteError
 from rush.paths import root_path_of
-from rush.scaffold import Handler, Scaffold
+from rush.response import Response
+from rush.routing import BuildError
+from rush.scaffold import F, Handler, Scaffold
+from rush.static import StaticMount
 
 if TYPE_CHECKING:
     from rush.app import Rush
+    from rush.request import Request
+    from rush.routing import Router
 
-__all__ = ["Blueprint", "BlueprintSetupState"]
+__all__ = ["Blueprint", "BlueprintHost", "BlueprintSetupState", "lineage"]
 
 
 class BlueprintSetupState:
@@ -213,3 +219,156 @@ def _join(prefix: str, path: str) -> str:
     if not path:
         return prefix
     return prefix.rstrip("/") + "/" + path.lstrip("/")
+
+
+class BlueprintHost:
+    """The app's side of blueprints and reverse routing, mixed into `Rush`: registering
+    blueprints, running their hooks for their own routes, and `url_for`."""
+
+    if TYPE_CHECKING:
+        router: Router
+        server_name: str | None
+        static_versioning: bool
+        before_request_funcs: list[Any]
+        after_request_funcs: list[Any]
+        blueprint_before_request_funcs: dict[str, list[Handler]]
+        blueprint_after_request_funcs: dict[str, list[Handler]]
+
+    def register_blueprint(
+        self, blueprint: Blueprint, *, url_prefix: str | None = None, name: str | None = None
+    ) -> None:
+        """Add the blueprint's routes (under `url_prefix`, else its own), hooks, error
+        handlers and folders; `name=` registers the same blueprint again under another name."""
+        blueprint.register(self, url_prefix=url_prefix, name=name)  # type: ignore[arg-type]
+
+    def before_request(self, func: F) -> F:
+        """Run `func(request)` before each handler; a non-None return value is the answer.
+        The app's hooks run before any blueprint's."""
+        funcs = self.before_request_funcs
+        if funcs and funcs[-1] == self._run_blueprint_before:
+            funcs.insert(len(funcs) - 1, func)
+        else:
+            funcs.append(func)
+        return func
+
+    def add_blueprint_hooks(self, name: str, before: list[Handler], after: list[Handler]) -> None:
+        """Hooks that run only for the routes of blueprint `name` (and its children).
+
+        The app's own hook lists get one dispatcher each (before: last; after: first, since
+        a blueprint's after hooks run before the app's), so an app without blueprint hooks
+        keeps its fast path."""
+        if before:
+            self.blueprint_before_request_funcs.setdefault(name, []).extend(before)
+            if self._run_blueprint_before not in self.before_request_funcs:
+                self.before_request_funcs.append(self._run_blueprint_before)
+        if after:
+            self.blueprint_after_request_funcs.setdefault(name, []).extend(after)
+            if self._run_blueprint_after not in self.after_request_funcs:
+                self.after_request_funcs.insert(0, self._run_blueprint_after)
+
+    def _run_blueprint_before(self, request: Request) -> Any:
+        """An app before hook: the before hooks of the route's blueprints, outermost first."""
+        if request.route is None:  # app hooks run before routing; stream routes are routed
+            found = self.router.match(request.method, request.path)
+            if found is None and request.method == "HEAD":
+                found = self.router.match("GET", request.path)
+            if found is None:
+                found = self.router.match_other_slash(request.method, request.path)
+                if found is None or found[0].options.get("strict_slashes", True):
+                    return None  # the miss path answers it, with the app's hooks only
+            request.route, request.view_args = found
+        blueprint = request.route.blueprint
+        if blueprint is None:
+            return None
+        for name in lineage(blueprint):
+            for hook in self.blueprint_before_request_funcs.get(name, ()):
+                rv = hook(request)
+                if rv is not None:
+                    return rv
+        return None
+
+    def _run_blueprint_after(self, request: Request, response: Response) -> Response:
+        """An app after hook: the after hooks of the route's blueprints, innermost first."""
+        route = request.route
+        if route is None or route.blueprint is None:
+            return response
+        for name in reversed(lineage(route.blueprint)):
+            for hook in self.blueprint_after_request_funcs.get(name, ()):
+                rv = hook(request, response)
+                if rv is not None:
+                    if not isinstance(rv, Response):
+                        raise TypeError(
+                            f"after_request hook {qualified_name(hook)} returned {type(rv).__name__}, "
+                            "not a Response (or None)"
+                        )
+                    response = rv
+        return response
+
+    def url_for(
+        self,
+        endpoint: str,
+        *,
+        request: Request | None = None,
+        _external: bool = False,
+        _scheme: str | None = None,
+        _anchor: str | None = None,
+        _method: str | None = None,
+        _version: bool | None = None,
+        **params: Any,
+    ) -> str:
+        """The URL of `endpoint` ("func", "bp.func", ".func" within the request's blueprint,
+        "static"): route parameters fill the pattern, the others become the query string.
+
+        `_external=True` (implied by `_scheme`) gives an absolute URL, from the request's
+        scheme and Host when `request=` is given, else `server_name`. `_version=True` (the
+        default with `static_versioning=True`) adds `v=<content version>` to a static file's
+        URL, from the file cache's ETag, so the URL changes when the file does (a file that
+        does not exist gets no version).
+        Raises BuildError (a RouteError) for an unknown endpoint or a missing parameter.
+        """
+        if endpoint.startswith("."):
+            route = request.route if request is not None else None
+            if route is None or route.blueprint is None:
+                raise BuildError(
+                    f"url_for({endpoint!r}): a relative endpoint needs request= of a blueprint"
+                )
+            endpoint = route.blueprint + endpoint
+        route, path, query = self.router.build_route(endpoint, params, _method)
+        if _version or (_version is None and self.static_versioning):
+            mount = getattr(route.endpoint, "__self__", None)
+            filename = params.get("filename")
+            if isinstance(mount, StaticMount) and filename is not None:
+                try:
+                    version = f"v={mount.version(str(filename))}"
+                except HTTPError:
+                    version = ""  # no such file: its URL will answer 404, without a version
+                if version:
+                    query = f"{query}&{version}" if query else version
+        url = f"{path}?{query}" if query else path
+        if _anchor is not None:
+            url += "#" + quote(_anchor, safe="!$&'()*+,;=:@-._~/?")
+        if not (_external or _scheme):
+            return url
+        if request is not None:
+            host, scheme = request.host, request.scheme
+        else:
+            host, scheme = self.server_name or "", "http"
+        if not host:
+            raise BuildError(
+                f"url_for({endpoint!r}, _external=True): no host; pass request= "
+                "or set server_name= on the app"
+            )
+        return f"{_scheme or scheme}://{host}{url}"
+
+
+def lineage(blueprint: str) -> list[str]:
+    """The blueprint `a.b.c` and those it is nested in, outermost first: a, a.b, a.b.c."""
+    parts = blueprint.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def qualified_name(func: Any) -> str:
+    """`module.qualname` of a handler or hook, for log lines and errors that name it."""
+    module = getattr(func, "__module__", None)
+    name = getattr(func, "__qualname__", None) or repr(func)
+    return f"{module}.{name}" if module else name

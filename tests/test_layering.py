@@ -77,9 +77,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.app": (
         "rush.appconfig",
         "rush.bodies",
-        "rush.blueprints",  # for type checking only
+        "rush.blueprints",
         "rush.cli",
         "rush.config",
+        "rush.errorhandling",
         "rush.exceptions",
         "rush.fileresponse",
         "rush.protocol",
@@ -87,6 +88,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.response",
         "rush.routing",
         "rush.scaffold",
+        "rush.serving",
         "rush.sessions",
         "rush.static",
         "rush.templating",
@@ -100,6 +102,27 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.app",  # for type checking only
         "rush.exceptions",
         "rush.paths",
+        "rush.request",  # for type checking only
+        "rush.response",
+        "rush.routing",
+        "rush.scaffold",
+        "rush.static",
+    ),
+    "rush.serving": (
+        "rush.fileresponse",
+        "rush.request",
+        "rush.response",
+        "rush.routing",  # for type checking only
+        "rush.static",
+        "rush.templating",
+    ),
+    "rush.errorhandling": (
+        "rush.appconfig",  # for type checking only
+        "rush.blueprints",
+        "rush.exceptions",
+        "rush.protocol",
+        "rush.request",
+        "rush.response",
         "rush.scaffold",
     ),
     "rush.routing": ("rush.exceptions",),

@@ -1,0 +1,107 @@
+"""What an app serves from disk, mixed into `Rush`: static folders, files and templates.
+
+The work is done by rush.static (a per-worker cache of pre-rendered small files, sendfile for
+large ones, inotify freshness) and rush.templating (compiled Jinja2 templates, invalidated by
+the same kind of watch); this module is the app's API over them and the watchers each worker
+registers in its loop.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from rush.fileresponse import FileResponse
+from rush.request import Request
+from rush.response import Response
+from rush.static import StaticFiles, StaticMount
+from rush.templating import Templates
+
+if TYPE_CHECKING:
+    from rush.routing import Route, Router
+
+
+class Serving:
+    """Static folders, `send_file`, templates; needs the app's router and `add_route`."""
+
+    if TYPE_CHECKING:
+        router: Router
+        static_files: StaticFiles
+        templates: Templates
+
+        def add_route(
+            self, path: str, endpoint: Any, methods: Any = None, /, **options: Any
+        ) -> Route: ...
+
+    def static(
+        self,
+        url: str,
+        directory: str | os.PathLike[str],
+        *,
+        cache_control: str | None = "no-cache",
+        dotfiles: bool = False,
+        index: str | None = "index.html",
+        preload: bool = False,
+        endpoint: str | None = None,
+    ) -> StaticMount:
+        """Serve every file below `directory` at `url/...` (see rush.static for the rules).
+
+        `directory` is relative to the app's root (the module of `import_name`, else the
+        current directory); a missing one is a ConfigError now, not a 404 later.
+        `preload=True` reads the small files into the cache before the workers fork.
+        `endpoint` names it for `url_for(endpoint, filename=...)`: "static" for the first
+        folder, `"static" + url` (`"static/assets"`) for the others.
+        """
+        if endpoint is None:
+            endpoint = "static" if "static" not in self.router.endpoints else "static" + url
+        mount = self.static_files.mount(
+            url, directory, cache_control=cache_control, dotfiles=dotfiles, index=index
+        )
+        self.add_route(mount.url + "/<path:filename>", mount.serve, ["GET"], endpoint=endpoint)
+        self.add_route(mount.url + "/", mount.serve, ["GET"], endpoint=endpoint)
+        if preload:
+            mount.preload()
+        return mount
+
+    def send_file(self, path: str | os.PathLike[str], **options: Any) -> FileResponse:
+        """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable.
+
+        Options: `mimetype`, `as_attachment`, `download_name`, `cache_control`.
+        """
+        if options:
+            return self.static_files.send_file(path, **options)
+        return self.static_files.send_file(path)  # PERF: a call with **{} costs 2k instructions
+
+    def send_from_directory(
+        self, directory: str | os.PathLike[str], name: str, **options: Any
+    ) -> FileResponse:
+        """Answer with `directory/name` where `name` comes from the client: 404 if it
+        leaves `directory` in any way. Options as for `send_file`."""
+        return self.static_files.send_from_directory(directory, name, **options)
+
+    def preload(self, *paths: str | os.PathLike[str]) -> int:
+        """Read files (or the files below directories) into the cache now, in the master."""
+        return self.static_files.preload(paths)
+
+    def watchers(self) -> list[Any]:
+        """Called by each worker after the fork: objects with fileno() / on_readable() for
+        its event loop (the inotify watchers that keep the file cache and the compiled
+        templates fresh)."""
+        return [*self.static_files.start_watching(), *self.templates.start_watching()]
+
+    def render_template(
+        self, name: str | Iterable[str], /, request: Request | None = None, **context: Any
+    ) -> Response:
+        """Render the Jinja2 template `name` (relative to the template folder; a list:
+        the first that exists) with `context` as a response, HTML unless the name's
+        extension says otherwise. Pass the handler's `request` so that the template sees
+        `request`, `session` and `get_flashed_messages`; `url_for` and `config` are always
+        there. A missing template is a jinja2.TemplateNotFound naming it (a logged 500)."""
+        return self.templates.render(name, request, context)
+
+    def render_template_string(
+        self, source: str, /, request: Request | None = None, **context: Any
+    ) -> Response:
+        """Render a template given as text (autoescaped), as `render_template` does."""
+        return self.templates.render_string(source, request, context)
