@@ -61,12 +61,26 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
     """A Rush application: register routes with decorators, then `run()` it.
 
     Hooks and where they run:
+
     - `before_request` / `after_request`: around every request, in the worker that serves it.
     - `on_startup` / `on_shutdown`: once in every worker process, after the fork and before
       exit (so each worker opens its own database connections); once in all with workers=1.
+
     Module-level code of the app runs once, in the master, before the workers are forked.
 
+    Where things are, and URLs:
+
+    - `import_name` (pass `__name__`): relative folders start at that module's directory
+      (else the current directory).
+    - `static_folder`, served at `static_url` ("/static"); more folders with `static()`.
+      `file_cache_threshold` (256 KiB) and `file_cache_bytes` (64 MiB): the per-worker cache
+      of small files.
+    - `server_name`: the host of `url_for(..., _external=True)` without a request;
+      `static_versioning=True`: every static URL gets `?v=<version>`.
+    - `max_body`: the request body limit of every route (else the server's, 1 GiB).
+
     Request bodies (see rush.bodies.BodyOptions; each may also be given per route):
+
     - `spool_threshold` (1 MiB): a larger body, or the files of a larger form, go to an
       anonymous temporary file in `spool_dir` (None: $TMPDIR) as they arrive, deleted when
       the request ends.

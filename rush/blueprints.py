@@ -109,6 +109,7 @@ class Blueprint(Scaffold):
         return os.path.abspath(os.path.join(self.root_path, os.fspath(folder)))
 
     def check_setup(self, what: str) -> None:
+        """Refuse a registration (`what`) once the blueprint is registered: a ConfigError."""
         if self._registered:
             raise ConfigError(
                 f"blueprint {self.name!r}: {what} after it was registered on an app; "

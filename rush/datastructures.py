@@ -10,6 +10,10 @@ from rush.exceptions import BadRequestKeyError
 class MultiDict(dict):  # type: ignore[type-arg]
     """Maps each key to its first value; `getlist` gives all of them.
 
+    `request.args`, `request.form` and `request.files` are MultiDicts. A missing key read with
+    `[]` raises a KeyError that is also an HTTPError 400, so the client gets a Bad Request (as
+    Flask's `BadRequestKeyError`); `get(key, default)` does not raise.
+
     PERF: subclassing dict keeps `get` and `[]` at C speed, and filling it from the pairs is
     one C call (a second pass only when a key repeats): together half the cost of a Python
     loop for the `params` benchmark's one `args.get` per request.
@@ -29,14 +33,17 @@ class MultiDict(dict):  # type: ignore[type-arg]
         raise BadRequestKeyError(key)
 
     def getlist(self, key: str) -> list[str]:
+        """Every value of `key`, in order; [] when absent."""
         return [value for name, value in self._pairs if name == key]
 
     def items(self, multi: bool = False):  # type: ignore[override]
+        """(key, first value) pairs; with `multi=True` every (key, value) pair, in order."""
         if not multi:
             return dict.items(self)
         return list(self._pairs)
 
     def to_dict(self, flat: bool = True) -> dict[str, str] | dict[str, list[str]]:
+        """A plain dict: each key's first value, or with `flat=False` the list of its values."""
         if flat:
             return dict(self)
         lists: dict[str, list[str]] = {}
@@ -63,6 +70,7 @@ class Headers:
 
     @classmethod
     def from_raw(cls, raw: list[tuple[bytes, bytes]]) -> Headers:
+        """Headers from the parser's (name, value) byte pairs, decoded as latin-1."""
         headers = cls()
         items = headers._items
         index = headers._index
@@ -75,6 +83,8 @@ class Headers:
         return headers
 
     def add(self, name: str, value: str) -> None:
+        """Add a field, keeping those of the same name (`Set-Cookie`); a line break in the
+        name or value is a ValueError. `headers[name] = value` replaces them instead."""
         value = str(value)
         if "\r" in value or "\n" in value or "\r" in name or "\n" in name:
             raise ValueError(f"header {name!r} contains a line break")
@@ -86,6 +96,7 @@ class Headers:
         self.add(name, value)
 
     def remove(self, name: str) -> None:
+        """Remove every field called `name` (also `del headers[name]`); none is not an error."""
         lowered = name.lower()
         if self._index.pop(lowered, None) is not None:
             self._items = [item for item in self._items if item[0].lower() != lowered]
@@ -93,15 +104,18 @@ class Headers:
     __delitem__ = remove
 
     def setdefault(self, name: str, value: str) -> str:
+        """Add the field unless one of that name exists; its (first) value."""
         if name.lower() not in self._index:
             self.add(name, value)
         return self._index[name.lower()][0]
 
     def get(self, name: str, default: str | None = None) -> str | None:
+        """The first value of field `name` (any case), else `default`."""
         values = self._index.get(name.lower())
         return values[0] if values else default
 
     def getlist(self, name: str) -> list[str]:
+        """Every value of field `name`, in order."""
         return list(self._index.get(name.lower(), ()))
 
     def __getitem__(self, name: str) -> str:
@@ -120,9 +134,11 @@ class Headers:
         return len(self._items)
 
     def items(self) -> list[tuple[str, str]]:
+        """(name, value) of every field, in order, names as given."""
         return list(self._items)
 
     def keys(self) -> list[str]:
+        """The name of every field, in order (a repeated field's name repeats)."""
         return [name for name, _ in self._items]
 
     def __eq__(self, other: object) -> bool:

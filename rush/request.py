@@ -70,7 +70,23 @@ def decode_path(raw: bytes) -> str:
 
 
 class Request:
-    """One HTTP request: method, path, headers, body, and lazily parsed views of them."""
+    """One HTTP request: method, path, headers, body, and lazily parsed views of them.
+
+    A handler receives it as its first argument. Everything but `method` and `path` is
+    computed on first use.
+
+    Attributes:
+        method: The request method, upper case (`"GET"`).
+        path: The path, %-decoded (`/users/42`), without the query string.
+        query_string: The query string as sent, bytes, without the `?` (b"" when none).
+        http_version: `"1.1"` or `"1.0"`.
+        remote_addr: The peer's address, or the client a trusted proxy forwards for.
+        scheme: `"http"`, or `"https"` when a trusted proxy says the client used TLS.
+        view_args: The route's converted parameters (as passed to the handler).
+        route: The matched route (None before routing and for a 404 or 405).
+        raw_headers: The header fields as the parser gave them: (name, value) byte pairs.
+        keep_alive: Whether the connection stays open after this request.
+    """
 
     # PERF: what most requests never touch is a class-level default, not a per-request
     # store: a Request is built for every dynamic request, and each attribute set costs.
@@ -167,6 +183,7 @@ class Request:
 
     @property
     def headers(self) -> Headers:
+        """The header fields, case-insensitive, repeated fields kept (`getlist`)."""
         headers = self._headers
         if headers is None:
             headers = self._headers = Headers.from_raw(self.raw_headers)
@@ -174,14 +191,17 @@ class Request:
 
     @property
     def content_type(self) -> str:
+        """The `Content-Type` header with its parameters; "" when absent."""
         return self.headers.get("content-type") or ""
 
     @property
     def mimetype(self) -> str:
+        """The content type without parameters, in lower case (`application/json`); "" when absent."""
         return self.content_type.partition(";")[0].strip().lower()
 
     @property
     def cookies(self) -> dict[str, str]:
+        """The cookies of the `Cookie` header(s) as a dict (the first of a repeated name wins)."""
         cookies = self._cookies
         if cookies is None:
             cookies = self._cookies = {}
@@ -331,6 +351,7 @@ class Request:
 
     @property
     def is_secure(self) -> bool:
+        """Whether the client used HTTPS (`scheme == "https"`, from a trusted proxy)."""
         return self.scheme == "https"
 
     @property
@@ -366,6 +387,7 @@ class Request:
 
     @property
     def referrer(self) -> str | None:
+        """The `Referer` header; None when absent."""
         return self.headers.get("referer")
 
     @property

@@ -124,6 +124,7 @@ class Response:
 
     @property
     def status_code(self) -> int:
+        """The status (Flask's name for `status`); settable."""
         return self.status  # type: ignore[no-any-return]
 
     @status_code.setter
@@ -132,6 +133,7 @@ class Response:
 
     @property
     def data(self) -> bytes:
+        """The body as bytes; reading it consumes a streamed body (and keeps the bytes). Settable."""
         body = self.body
         if type(body) is not bytes:
             body = self.body = b"".join(_as_bytes(body))  # a stream: consumed, kept
@@ -142,6 +144,7 @@ class Response:
         self.body = value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
     def get_data(self, as_text: bool = False) -> Any:
+        """`data`, or decoded as UTF-8 text with `as_text=True`."""
         data = self.data
         return data.decode("utf-8", "replace") if as_text else data
 
@@ -160,6 +163,7 @@ class Response:
 
     @property
     def is_json(self) -> bool:
+        """Whether the content type is JSON (`application/json` or `application/*+json`)."""
         mimetype = self.mimetype or ""
         return mimetype == "application/json" or (
             mimetype.startswith("application/") and mimetype.endswith("+json")
@@ -179,6 +183,7 @@ class Response:
 
     @property
     def json(self) -> Any:
+        """`get_json()`: the body as JSON, None when it is not JSON."""
         return self.get_json()
 
     def set_cookie(
@@ -193,6 +198,9 @@ class Response:
         httponly: bool = False,
         samesite: str | None = None,
     ) -> None:
+        """Add a `Set-Cookie` field: `max_age` in seconds, `expires` an HTTP date,
+        `samesite` "Strict", "Lax" or "None". A key, value, path or domain holding `;`,
+        `,`, CR, LF or NUL is a ValueError."""
         for part in (key, value, path or "", domain or ""):
             if any(ch in part for ch in ";,\r\n\x00"):
                 raise ValueError(f"invalid character in cookie {key!r}")
@@ -214,6 +222,8 @@ class Response:
         self.headers.add("Set-Cookie", "; ".join(pieces))
 
     def delete_cookie(self, key: str, path: str | None = "/", domain: str | None = None) -> None:
+        """Tell the client to drop cookie `key` (of that path and domain): an empty value that
+        has expired."""
         self.set_cookie(
             key, "", max_age=0, expires="Thu, 01 Jan 1970 00:00:00 GMT", path=path, domain=domain
         )

@@ -62,18 +62,23 @@ class Scaffold:
         return decorator
 
     def get(self, path: str, **options: Any) -> Callable[[F], F]:
+        """`route(path, ["GET"], **options)`: a GET route."""
         return self.route(path, ["GET"], **options)
 
     def post(self, path: str, **options: Any) -> Callable[[F], F]:
+        """`route(path, ["POST"], **options)`: a POST route."""
         return self.route(path, ["POST"], **options)
 
     def put(self, path: str, **options: Any) -> Callable[[F], F]:
+        """`route(path, ["PUT"], **options)`: a PUT route."""
         return self.route(path, ["PUT"], **options)
 
     def patch(self, path: str, **options: Any) -> Callable[[F], F]:
+        """`route(path, ["PATCH"], **options)`: a PATCH route."""
         return self.route(path, ["PATCH"], **options)
 
     def delete(self, path: str, **options: Any) -> Callable[[F], F]:
+        """`route(path, ["DELETE"], **options)`: a DELETE route."""
         return self.route(path, ["DELETE"], **options)
 
     def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:

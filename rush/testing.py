@@ -83,30 +83,37 @@ class TestResponse:
 
     @property
     def status_code(self) -> int:
+        """The status code (also `status`)."""
         return self.status
 
     @property
     def data(self) -> bytes:
+        """The body as bytes (also `body`)."""
         return self.body
 
     def get_data(self, as_text: bool = False) -> Any:
+        """`data`, or `text` with `as_text=True`."""
         return self.text if as_text else self.body
 
     @property
     def text(self) -> str:
+        """The body decoded as UTF-8."""
         return self.body.decode("utf-8")
 
     @property
     def content_type(self) -> str | None:
+        """The `Content-Type` header; None when absent."""
         return self.headers.get("content-type")
 
     @property
     def mimetype(self) -> str | None:
+        """The content type without parameters, in lower case; None when absent."""
         value = self.content_type
         return value.partition(";")[0].strip().lower() if value else None
 
     @property
     def is_json(self) -> bool:
+        """Whether the content type is JSON (`application/json` or `application/*+json`)."""
         mimetype = self.mimetype or ""
         return mimetype == "application/json" or (
             mimetype.startswith("application/") and mimetype.endswith("+json")
@@ -114,6 +121,7 @@ class TestResponse:
 
     @property
     def location(self) -> str | None:
+        """The `Location` header of a redirect; None when absent."""
         return self.headers.get("location")
 
     def get_json(self, force: bool = False, silent: bool = False) -> Any:
@@ -298,16 +306,19 @@ class TestClient:
     def set_cookie(
         self, key: str, value: str = "", *, domain: str = DEFAULT_HOST, path: str = "/"
     ) -> None:
+        """Put a cookie in the jar, as if the app at `domain` had set it."""
         cookie = Cookie(key, value, domain, path)
         self.cookies[(cookie.domain, cookie.path, key)] = cookie
 
     def get_cookie(self, key: str, domain: str = DEFAULT_HOST, path: str = "/") -> Cookie | None:
+        """The cookie `key` of the jar (`.value`, `.expires`, ...); None when absent or expired."""
         cookie = self.cookies.get((domain, path, key))
         if cookie is not None and cookie.expires is not None and cookie.expires <= time.time():
             return None
         return cookie
 
     def delete_cookie(self, key: str, *, domain: str = DEFAULT_HOST, path: str = "/") -> None:
+        """Remove the cookie `key` from the jar."""
         self.cookies.pop((domain, path, key), None)
 
     def _cookie_header(self, host: str, path: str) -> str:
@@ -349,6 +360,10 @@ class TestClient:
         http_version: str = "1.1",
         remote_addr: str = "127.0.0.1",
     ) -> TestResponse:
+        """Send one request to the app and return its response (see the class for the body
+        arguments). `query_string` (or `query`) is added to the path's own; `auth` sends
+        Basic credentials; `follow_redirects=True` follows redirects, keeping the ones on the
+        way in `response.history`. `remote_addr` and `http_version` are what the app sees."""
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers or [])
         body, body_type = _encode_body(body, data, json, form, files)
         if content_type is None:
@@ -437,24 +452,31 @@ class TestClient:
         return response
 
     def get(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("GET", path, **kwargs)`."""
         return self.request("GET", path, **kwargs)
 
     def head(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("HEAD", path, **kwargs)`."""
         return self.request("HEAD", path, **kwargs)
 
     def post(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("POST", path, **kwargs)`."""
         return self.request("POST", path, **kwargs)
 
     def put(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("PUT", path, **kwargs)`."""
         return self.request("PUT", path, **kwargs)
 
     def patch(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("PATCH", path, **kwargs)`."""
         return self.request("PATCH", path, **kwargs)
 
     def delete(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("DELETE", path, **kwargs)`."""
         return self.request("DELETE", path, **kwargs)
 
     def options(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("OPTIONS", path, **kwargs)`."""
         return self.request("OPTIONS", path, **kwargs)
 
 

@@ -216,6 +216,7 @@ class UploadedFile:
     def from_bytes(
         cls, name: str, filename: str, data: bytes, content_type: str = ""
     ) -> UploadedFile:
+        """An upload held in memory (for tests and for forms built by hand)."""
         upload = cls(name, filename, content_type or "application/octet-stream")
         upload._data = data
         upload.size = len(data)
@@ -223,14 +224,18 @@ class UploadedFile:
 
     @property
     def safe_filename(self) -> str:
+        """`filename` made safe to join to a directory: its last path part, without what
+        could leave the directory or hide the file ("upload" when nothing is left)."""
         return safe_filename(self.filename)
 
     @property
     def in_memory(self) -> bool:
+        """False when the content was spooled to the request's temporary file."""
         return self._spool is None
 
     @property
     def stream(self) -> BinaryIO:
+        """The content as a seekable binary file, read from memory or from the spool."""
         stream = self._stream
         if stream is None:
             if self._spool is None:
@@ -241,6 +246,7 @@ class UploadedFile:
         return stream
 
     def read(self, size: int = -1) -> bytes:
+        """Read up to `size` bytes of the content (all of it by default) from `stream`."""
         return self.stream.read(size)
 
     def save(self, destination: str | os.PathLike[str] | BinaryIO) -> None:

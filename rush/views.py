@@ -30,6 +30,7 @@ class View:
     init_every_request: ClassVar[bool] = True
 
     def dispatch_request(self, request: Any, **params: Any) -> Any:
+        """Answer one request: what a handler returns. Subclasses define it."""
         raise NotImplementedError(f"{type(self).__name__} must define dispatch_request")
 
     @classmethod
@@ -76,6 +77,8 @@ class MethodView(View):
                 cls.methods = sorted(methods)
 
     def dispatch_request(self, request: Any, **params: Any) -> Any:
+        """Call the method named like the request's (`get` for GET; `get` answers HEAD
+        too when the class has no `head`)."""
         method = getattr(self, request.method.lower(), None)
         if method is None and request.method == "HEAD":
             method = getattr(self, "get", None)

@@ -1,66 +1,53 @@
-"""The README's Python code runs, and its `test_*` functions pass.
-
-Every ```python block of README.md runs, in order, in one namespace, as a reader would type
-them into one module: a block may use what an earlier block defined (the tour's `app`). After
-each block, the zero-argument `test_*` functions it defined are called, as pytest would. The
-blocks run in a temporary directory holding the files the examples name (`public/index.html`,
-...). A block that cannot run here (it imports the reader's own module) is preceded by a line
-`<!-- no-test: why -->`, and the reason is required.
-"""
+"""The README's code runs: its python blocks and their `test_*` functions pass, and its
+`rush` command lines are ones `rush` accepts (see tests/docs_runner.py for the rules)."""
 
 from __future__ import annotations
 
-import inspect
-import re
-from dataclasses import dataclass
-from pathlib import Path
-
-README = Path(__file__).resolve().parents[2] / "README.md"
-_FENCE = re.compile(r"^```python\n(.*?)^```$", re.DOTALL | re.MULTILINE)
-_NO_TEST = re.compile(r"<!-- no-test(?::\s*(?P<why>.*?))?\s*-->\s*$")
-#: Files and folders the examples refer to, made in the directory the blocks run in.
-FILES = {
-    "public/index.html": "<!doctype html><title>home</title>",
-    "build/assets/app.js": "console.log('hi')",
-    "files/report.txt": "report",
-}
-
-
-@dataclass
-class Block:
-    line: int  # where the code starts in README.md
-    code: str
-    skip_reason: str | None  # None: it runs
-
-
-def python_blocks(text: str) -> list[Block]:
-    blocks = []
-    for match in _FENCE.finditer(text):
-        before = text[: match.start()].rstrip("\n").rsplit("\n", 1)[-1]
-        marker = _NO_TEST.search(before)
-        reason = None
-        if marker:
-            reason = marker.group("why") or ""
-        line = text.count("\n", 0, match.start()) + 2
-        blocks.append(Block(line, match.group(1), reason))
-    return blocks
+from tests.docs_runner import (
+    README,
+    check_shell_blocks,
+    code_blocks,
+    make_files,
+    python_blocks,
+    run_python_blocks,
+    rush_commands,
+    unexplained_skips,
+)
 
 
 def test_the_extractor_finds_the_blocks():
-    blocks = python_blocks(
+    blocks = code_blocks(
         "intro\n```python\nx = 1\n```\n<!-- no-test: needs a database -->\n```python\nno\n```\n"
-        "```sh\nls\n```\n"
+        "```sh\nls\n```\n  ```python\nindented, not a block\n  ```\n"
     )
-    assert [(b.line, b.code, b.skip_reason) for b in blocks] == [
-        (3, "x = 1\n", None),
-        (7, "no\n", "needs a database"),
+    assert [(b.line, b.lang, b.code, b.skip_reason) for b in blocks] == [
+        (3, "python", "x = 1\n", None),
+        (7, "python", "no\n", "needs a database"),
+        (10, "sh", "ls\n", None),
+    ]
+    assert [b.code for b in python_blocks("```python\na\n```\n```sh\nb\n```\n")] == ["a\n"]
+    [template] = code_blocks("<!-- file: templates/a.html -->\n```html\n<p>{{ x }}</p>\n```\n")
+    assert (template.file, template.code, template.skip_reason) == (
+        "templates/a.html",
+        "<p>{{ x }}</p>\n",
+        None,
+    )
+
+
+def test_rush_commands_are_found_in_shell_blocks():
+    code = (
+        "pip install -e . && python3 -m rush examples.app:app   # start it\n"
+        "RUSH_WORKERS=2 rush app:app --workers 4 \\\n    --bind 127.0.0.1:8000\n"
+        "curl localhost:8000/ | head\nkill -HUP $(cat rush.pid)\n"
+    )
+    assert rush_commands(code) == [
+        ["examples.app:app"],
+        ["app:app", "--workers", "4", "--bind", "127.0.0.1:8000"],
     ]
 
 
 def test_every_skipped_block_says_why():
-    for block in python_blocks(README.read_text()):
-        if block.skip_reason is not None:
-            assert block.skip_reason, f"README.md:{block.line}: `<!-- no-test: why -->`"
+    assert unexplained_skips(README) == [], "write `<!-- no-test: why -->`"
 
 
 def test_the_tour_and_testing_sections_are_among_the_blocks_that_run():
@@ -70,23 +57,10 @@ def test_the_tour_and_testing_sections_are_among_the_blocks_that_run():
 
 
 def test_readme_python_blocks_run(tmp_path, monkeypatch):
-    for name, content in FILES.items():
-        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
-        (tmp_path / name).write_text(content)
+    make_files(tmp_path, README)
     monkeypatch.chdir(tmp_path)
-    namespace: dict = {"__name__": "readme"}  # not "__main__": `app.run()` stays unrun
-    ran = 0
-    for block in python_blocks(README.read_text()):
-        if block.skip_reason is not None:
-            continue
-        before = dict(namespace)
-        try:
-            exec(compile(block.code, f"README.md:{block.line}", "exec"), namespace)
-            for name, value in list(namespace.items()):
-                if name.startswith("test_") and before.get(name) is not value and callable(value):
-                    if not inspect.signature(value).parameters:
-                        value()
-                        ran += 1
-        except Exception as error:
-            raise AssertionError(f"README.md block at line {block.line}: {error!r}") from error
-    assert ran >= 1, "the README's test functions did not run"
+    assert run_python_blocks(README, "readme") >= 1, "the README's test functions did not run"
+
+
+def test_readme_rush_commands_are_valid():
+    assert check_shell_blocks(README) >= 3
