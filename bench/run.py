@@ -34,7 +34,15 @@ from harness.servers import (
     missing_requirement,
     start,
 )
-from harness.workloads import BENCH, INDEX_PATH, WORKLOAD_NAMES, make_workloads
+from harness.workloads import (
+    BENCH,
+    INDEX_PATH,
+    SESSION_ENV,
+    SESSION_KEY,
+    WORKLOAD_NAMES,
+    make_workloads,
+    session_cookie,
+)
 
 CONFIGS = ("pinned", "unpinned")
 SYSCALL_PATH = "/hello?name=bill"
@@ -320,7 +328,13 @@ def main(argv: list[str]) -> int:
     index_path, index_bytes, stand_in = resolve_index(args.out)
     if stand_in:
         print(f"note: {INDEX_PATH} is missing; peers serve a stand-in page ({index_path})")
-    env = dict(os.environ, PYTHONUNBUFFERED="1", RUSH_BENCH_INDEX=str(index_path))
+    os.environ[SESSION_ENV] = session_cookie()  # wrk's session.lua and the checks read it
+    env = dict(
+        os.environ,
+        PYTHONUNBUFFERED="1",
+        RUSH_BENCH_INDEX=str(index_path),
+        RUSH_SECRET_KEY=SESSION_KEY,
+    )
     workloads = {w: make_workloads(index_bytes)[w] for w in args.workloads}
     run = Run(args, argv, make_configs(args), workloads, index_path)
     print(f"servers: {', '.join(args.servers)}; workloads: {', '.join(args.workloads)}")

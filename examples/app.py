@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,14 @@ from rush import Rush, escape
 HERE = Path(__file__).resolve().parent
 
 # Every file under examples/public/ is served at /static/... (folders relative to this module).
-app = Rush(__name__, static_folder="public", static_url="/static")
+# Sessions are signed with this key: set RUSH_SECRET_KEY in production (the default is for
+# trying the demo only). Templates come from examples/templates/.
+app = Rush(
+    __name__,
+    static_folder="public",
+    static_url="/static",
+    secret_key=os.environ.get("RUSH_SECRET_KEY", "demo-only-secret-change-me"),
+)
 app.redirect("/easter", "/egg")
 app.preload("public/index.html")  # read once in the master, shared by the forked workers
 
@@ -64,6 +72,16 @@ def ingest(request):
         digest.update(chunk)
         size += len(chunk)
     return {"size": size, "sha256": digest.hexdigest()}  # the return value is the response
+
+
+USERS = [{"id": i, "name": f"user{i}", "email": f"user{i}@example.com"} for i in range(20)]
+
+
+@app.get("/table")
+def table(request):
+    """A page from a Jinja2 template (20 rows) naming the user of the session cookie."""
+    user = request.session.get("user", "nobody")
+    return app.render_template("table.html", rows=USERS, user=user)
 
 
 @app.get("/egg")

@@ -12,6 +12,7 @@ does not use sessions is not changed. itsdangerous is imported on first use (`ru
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from datetime import timedelta
@@ -23,6 +24,9 @@ from rush.response import Response
 
 #: Keeps the signatures of session cookies apart from anything else signed with the same key.
 SALT = "cookie-session"
+#: Flask's signer settings (SecureCookieSessionInterface): with the same secret key, a
+#: session cookie a Flask app set is read here and the other way round, for plain values.
+SIGNER = {"key_derivation": "hmac", "digest_method": hashlib.sha1}
 _FLASHES = "_flashes"
 _PERMANENT = "_permanent"
 _SAMESITE = ("Strict", "Lax", "None", None)
@@ -149,7 +153,9 @@ class SessionStore:
                 raise ConfigError(
                     "sessions need itsdangerous: pip install 'rush[sessions]'"
                 ) from None
-            serializer = URLSafeTimedSerializer(list(keys), salt=SALT, serializer=_CompactJSON)
+            serializer = URLSafeTimedSerializer(
+                list(keys), salt=SALT, serializer=_CompactJSON, signer_kwargs=SIGNER
+            )
             if len(self._serializers) >= 8:  # keys rotate rarely; keep this bounded anyway
                 self._serializers.clear()
             self._serializers[keys] = serializer

@@ -85,6 +85,8 @@ def mismatch(expect: Expect, resp: Response) -> str | None:
         return f"content-type {ctype!r}, expected {' or '.join(expect.content_types)}"
     if expect.body is not None and resp.body != expect.body:
         return f"body {shorten(resp.body)}, expected {shorten(expect.body)}"
+    if expect.contains is not None and expect.contains not in resp.body:
+        return f"body {shorten(resp.body)}, expected it to contain {expect.contains!r}"
     return None
 
 

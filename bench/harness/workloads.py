@@ -4,6 +4,8 @@ Every server must give the same status, key headers and body, or it is not
 loaded for that workload: a faster wrong answer is not a result.
 """
 
+import hashlib
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -13,6 +15,21 @@ LUA = BENCH / "lua"
 INDEX_PATH = REPO / "examples" / "public" / "index.html"
 
 POST_BODY = b"0123456789abcdef" * 64  # same 1 KiB as bench/lua/post.lua
+#: The template workload's session cookie value (signed by bench/run.py, read by session.lua)
+SESSION_ENV = "RUSH_BENCH_SESSION"
+#: The key the servers sign sessions with during a run (their RUSH_SECRET_KEY).
+SESSION_KEY = "bench-session-key"
+
+
+def session_cookie(user: str = "bench") -> str:
+    """A session cookie with {"user": user}, signed as Flask (and so Rush) sign theirs."""
+    from itsdangerous import URLSafeTimedSerializer
+
+    settings = {"key_derivation": "hmac", "digest_method": hashlib.sha1}
+    signer = URLSafeTimedSerializer(SESSION_KEY, salt="cookie-session", signer_kwargs=settings)
+    return signer.dumps({"user": user})
+
+
 PIPELINE_DEPTH = 16  # same as bench/lua/pipeline.lua
 
 
@@ -24,6 +41,7 @@ class Expect:
     body: bytes | None = None  # None: any body
     headers: dict[str, str] = field(default_factory=dict)
     content_types: tuple[str, ...] = ()
+    contains: bytes | None = None  # a part of the body that must be there
 
 
 @dataclass(frozen=True)
@@ -36,11 +54,14 @@ class Workload:
     description: str
     pipeline: int = 1
     non2xx_expected: bool = False  # wrk counts 404s as "non-2xx or 3xx": not errors here
+    cookie: bool = False  # sends the signed session cookie (SESSION_ENV), as its script does
 
     def request_bytes(self) -> bytes:
         """The raw HTTP/1.1 request the checks send (wrk sends the same thing)."""
         body = POST_BODY if self.method == "POST" else b""
         head = f"{self.method} {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        if self.cookie:
+            head += f"Cookie: session={os.environ[SESSION_ENV]}\r\n"
         if body:
             head += f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n"
         return (head + "\r\n").encode() + body
@@ -109,8 +130,19 @@ def make_workloads(index_bytes: bytes) -> dict[str, Workload]:
             f"params route, {PIPELINE_DEPTH} requests pipelined per connection",
             pipeline=PIPELINE_DEPTH,
         ),
+        Workload(
+            "template",
+            "GET",
+            "/table",
+            LUA / "session.lua",
+            Expect(200, content_types=("text/html",), contains=b"Signed in as bench."),
+            "GET /table -> a Jinja2 page of 20 rows naming the user of a signed session cookie",
+            cookie=True,
+        ),
     ]
     return {w.name: w for w in items}
 
 
-WORKLOAD_NAMES = ("redirect", "static", "params", "json", "post", "notfound", "pipelined")
+WORKLOAD_NAMES = (
+    "redirect", "static", "params", "json", "post", "notfound", "pipelined", "template",
+)  # fmt: skip

@@ -8,9 +8,10 @@ Flask's trailing newline.
 """
 
 import hashlib
+import os
 
-from common import load_index, user_record
-from flask import Flask, Response, request
+from common import REPO, load_index, user_record
+from flask import Flask, Response, render_template, request, session
 from markupsafe import escape
 
 try:
@@ -26,7 +27,9 @@ except ImportError:  # pragma: no cover - orjson is in bench/requirements.txt
 
 
 INDEX = load_index()
-app = Flask(__name__)
+app = Flask(__name__, template_folder=str(REPO / "examples" / "templates"))
+app.secret_key = os.environ.get("RUSH_SECRET_KEY", "demo-only-secret-change-me")
+USERS = [{"id": i, "name": f"user{i}", "email": f"user{i}@example.com"} for i in range(20)]
 
 
 @app.get("/easter")
@@ -67,3 +70,8 @@ def upload():
 @app.errorhandler(404)
 def not_found(_error):
     return Response("Not Found", status=404, mimetype="text/plain")
+
+
+@app.get("/table")
+def table():
+    return render_template("table.html", rows=USERS, user=session.get("user", "nobody"))

@@ -37,3 +37,20 @@ def test_hello_still_greets(client) -> None:
 def test_escape_is_flasks() -> None:
     assert escape("<a href='x'>&</a>") == "&lt;a href=&#x27;x&#x27;&gt;&amp;&lt;/a&gt;"
     assert escape(42) == "42"
+
+
+def test_the_table_page_names_the_session_user(client) -> None:
+    """The demo's /table (the benchmark's template workload): a Jinja2 page of 20 rows."""
+    assert "Signed in as nobody." in client.get("/table").text
+    client.set_cookie("session", _signed({"user": "<b>ann</b>"}))
+    page = client.get("/table").text
+    assert "Signed in as &lt;b&gt;ann&lt;/b&gt;." in page  # autoescaped
+    assert page.count("<tr><td>") == 20
+
+
+def _signed(data: dict) -> str:
+    from itsdangerous import URLSafeTimedSerializer
+
+    from rush.sessions import SALT, SIGNER
+
+    return URLSafeTimedSerializer(app.secret_key, salt=SALT, signer_kwargs=SIGNER).dumps(data)

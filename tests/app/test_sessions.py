@@ -10,7 +10,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from rush import Rush, redirect
-from rush.sessions import SALT, Session
+from rush.sessions import SALT, SIGNER, Session
 
 
 def session_app(**options) -> Rush:
@@ -129,10 +129,14 @@ def test_a_changed_payload_with_the_old_signature_is_refused():
     client = session_app().test_client()
     value = cookie_of(client.get("/set", query={"user": "bob"}))
     payload, timestamp, signature = value.split(".")
-    forged = URLSafeTimedSerializer("test-key", salt=SALT).dumps({"user": "admin"})
+    forged = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).dumps(
+        {"user": "admin"}
+    )
     tampered = ".".join([forged.split(".")[0], timestamp, signature])
     assert client.get("/get", headers=with_cookie(tampered)).json["user"] is None
-    other_key = URLSafeTimedSerializer("another-key", salt=SALT).dumps({"user": "admin"})
+    other_key = URLSafeTimedSerializer("another-key", salt=SALT, signer_kwargs=SIGNER).dumps(
+        {"user": "admin"}
+    )
     assert client.get("/get", headers=with_cookie(other_key)).json["user"] is None
 
 
@@ -147,7 +151,7 @@ def test_an_expired_session_is_empty():
 
 
 def test_a_signed_value_that_is_not_a_dict_is_an_empty_session():
-    value = URLSafeTimedSerializer("test-key", salt=SALT).dumps([1, 2, 3])
+    value = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).dumps([1, 2, 3])
     response = session_app().test_client().get("/get", headers=with_cookie(value))
     assert response.json == {"user": None, "keys": []}
 
@@ -160,7 +164,9 @@ def test_old_keys_are_accepted_and_the_new_one_signs():
     client = rotated.test_client()
     assert client.get("/get", headers=with_cookie(value)).json["user"] == "carol"
     fresh = cookie_of(client.get("/set", query={"user": "dan"}))
-    assert URLSafeTimedSerializer("new-key", salt=SALT).loads(fresh) == {"user": "dan"}
+    assert URLSafeTimedSerializer("new-key", salt=SALT, signer_kwargs=SIGNER).loads(fresh) == {
+        "user": "dan"
+    }
     rotated.config["SECRET_KEY_FALLBACKS"] = []
     assert client.get("/get", headers=with_cookie(value)).json["user"] is None
 
@@ -279,7 +285,9 @@ def test_the_timestamp_is_checked_at_load_not_save():
     client = app.test_client()
     value = cookie_of(client.get("/set"))
     assert client.get("/get", headers=with_cookie(value)).json["user"] == "bob"
-    stamp = URLSafeTimedSerializer("test-key", salt=SALT).loads(value, return_timestamp=True)[1]
+    stamp = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).loads(
+        value, return_timestamp=True
+    )[1]
     assert abs(stamp.timestamp() - time.time()) < 60
 
 
@@ -292,3 +300,37 @@ def test_without_itsdangerous_the_error_says_what_to_install(monkeypatch):
     app = Rush(secret_key="k")
     with pytest.raises(ConfigError, match=r"rush\[sessions\]"):
         app.session_store.open({})
+
+
+def test_a_flask_session_cookie_is_read_and_rush_cookies_are_read_by_flask():
+    """The same signer as Flask's: apps moved to Rush one at a time keep their users' sessions."""
+    flask = pytest.importorskip("flask")
+    old = flask.Flask(__name__)
+    old.secret_key = "shared"
+
+    @old.get("/set")
+    def set_user():
+        flask.session["user"] = "ann"
+        return "ok"
+
+    @old.get("/who")
+    def who_flask():
+        return {"user": flask.session.get("user")}
+
+    new = Rush(secret_key="shared")
+
+    @new.get("/who")
+    def who(request):
+        return {"user": request.session.get("user")}
+
+    @new.get("/set")
+    def set_rush(request):
+        request.session["user"] = "bob"
+        return "ok"
+
+    from_flask = old.test_client().get("/set").headers["Set-Cookie"].split(";")[0]
+    assert new.test_client().get("/who", headers={"Cookie": from_flask}).json == {"user": "ann"}
+    from_rush = new.test_client().get("/set").headers["Set-Cookie"].split(";")[0]
+    flask_client = old.test_client()
+    flask_client.set_cookie("session", from_rush.partition("=")[2])
+    assert flask_client.get("/who").json == {"user": "bob"}

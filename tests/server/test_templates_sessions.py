@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from rush.sessions import SALT
+from rush.sessions import SALT, SIGNER
 from tests.server.conftest import RushServer, wait_until
 
 APP = "tests.apps.flaskish:app"
@@ -130,7 +130,8 @@ def signed(data: object, key: str, age: float = 0.0) -> str:
         def get_timestamp(self) -> int:
             return int(time.time() - age)
 
-    return URLSafeTimedSerializer(key, salt=SALT, signer=Signer).dumps(data)
+    serializer = URLSafeTimedSerializer(key, salt=SALT, signer=Signer, signer_kwargs=SIGNER)
+    return serializer.dumps(data)
 
 
 @pytest.mark.parametrize(
