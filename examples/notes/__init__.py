@@ -1,0 +1,1 @@
+"""Notes: a small multi-page Rush app (blueprints, templates, sessions, uploads, a JSON API)."""
