@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from rush.appconfig import AppConfig
-from rush.blueprints import BlueprintHost, qualified_name
+from rush.blueprints import BlueprintHost, qualified_name, run_after_hooks
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, prepare_route
 from rush.errorhandling import ErrorHandling
 from rush.exceptions import ConfigError, HTTPError
@@ -200,7 +200,6 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             methods = getattr(endpoint, "methods", None)
         endpoint = prepare_route(self.body_options, endpoint, options)
         route = self.router.add(path, methods or ["GET"], endpoint, **options)
-        route.app = self  # type: ignore[attr-defined]  # how its requests find the app (PERF)
         if options.get("max_body") is not None:
             self._route_body_limits = True
         if options.get("stream"):
@@ -299,6 +298,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 message.keep_alive,
                 remote_addr,
             )
+            request.app = self
             if store is not None:
                 request.body_store = store
         if scheme != "http":
@@ -379,7 +379,6 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         raise HTTPError(405, headers={"Allow": allow})
 
     def _run_before_hooks(self, request: Request) -> Any:
-        request.app = self  # not routed yet: the hooks may use the session
         if type(request.body_store) is StreamSink:
             return request.body_store.adopt(request)  # they ran when the head arrived
         for hook in self.before_request_funcs:
@@ -420,16 +419,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         return response.answer()
 
     def _run_after_hooks(self, request: Request, response: Response) -> Response:
-        for hook in self.after_request_funcs:
-            rv = hook(request, response)
-            if rv is not None:
-                if not isinstance(rv, Response):
-                    raise TypeError(
-                        f"after_request hook {qualified_name(hook)} returned {type(rv).__name__}, "
-                        "not a Response (or None)"
-                    )
-                response = rv
-        return response
+        return run_after_hooks(self.after_request_funcs, request, response)
 
     #: Any allowed handler return value as a Response (Flask's rules, rush.response):
     #: `app.make_response(rv, status=200)`.

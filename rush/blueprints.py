@@ -11,7 +11,7 @@ nothing may be added to it once registered (the replay would never see it).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -27,7 +27,14 @@ if TYPE_CHECKING:
     from rush.request import Request
     from rush.routing import Router
 
-__all__ = ["Blueprint", "BlueprintHost", "BlueprintSetupState", "lineage"]
+__all__ = [
+    "Blueprint",
+    "BlueprintHost",
+    "BlueprintSetupState",
+    "lineage",
+    "qualified_name",
+    "run_after_hooks",
+]
 
 
 class BlueprintSetupState:
@@ -294,15 +301,8 @@ class BlueprintHost:
         if route is None or route.blueprint is None:
             return response
         for name in reversed(lineage(route.blueprint)):
-            for hook in self.blueprint_after_request_funcs.get(name, ()):
-                rv = hook(request, response)
-                if rv is not None:
-                    if not isinstance(rv, Response):
-                        raise TypeError(
-                            f"after_request hook {qualified_name(hook)} returned {type(rv).__name__}, "
-                            "not a Response (or None)"
-                        )
-                    response = rv
+            hooks = self.blueprint_after_request_funcs.get(name, ())
+            response = run_after_hooks(hooks, request, response)
         return response
 
     def url_for(
@@ -366,6 +366,20 @@ def lineage(blueprint: str) -> list[str]:
     """The blueprint `a.b.c` and those it is nested in, outermost first: a, a.b, a.b.c."""
     parts = blueprint.split(".")
     return [".".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def run_after_hooks(hooks: Iterable[Handler], request: Any, response: Response) -> Response:
+    """`response` through after_request hooks in order; each may return a replacement."""
+    for hook in hooks:
+        rv = hook(request, response)
+        if rv is not None:
+            if not isinstance(rv, Response):
+                raise TypeError(
+                    f"after_request hook {qualified_name(hook)} returned {type(rv).__name__}, "
+                    "not a Response (or None)"
+                )
+            response = rv
+    return response
 
 
 def qualified_name(func: Any) -> str:

@@ -294,7 +294,7 @@ def configure_logging(config: Config) -> None:
         logger.propagate = False
     access_logger = logging.getLogger("rush.access")
     access_logger.propagate = False
-    if config.access_log:
+    if config.access_log and not access_logger.handlers:  # once: main() and run_app() call it
         if config.access_log == "-":
             access_handler: logging.Handler = logging.StreamHandler(sys.stdout)
         else:
@@ -371,6 +371,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     options = {k: v for k, v in vars(args).items() if k != "app" and v is not None}
     try:
         config = Config.from_sources(options)
+        configure_logging(config)  # before the import: the app may log at import time
         app = load_app(args.app, config.interface)
         return run_app(app, config, args.app)
     except (ConfigError, RouteError) as exc:

@@ -40,7 +40,6 @@ class ErrorHandling:
 
     def _answer_error(self, request: Request, error: HTTPError) -> Answer:
         """An HTTPError raised on purpose: its response, its handler's answer or its page."""
-        request.app = self  # an error page may use the session, routed or not
         status = error.status
         if type(status) is not int or not 100 <= status <= 599:
             return self._answer_exception(
@@ -71,7 +70,6 @@ class ErrorHandling:
 
     def _answer_exception(self, request: Request, error: Exception) -> Answer:
         """A bug in user code (or a value that must not be sent): logged once, then 500."""
-        request.app = self
         handler = self._class_handler(request, error)
         if handler is not None:
             try:

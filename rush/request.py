@@ -102,8 +102,9 @@ class Request:
     _stream: BinaryIO | None = None
     _context: dict[str, Any] | None = None
     _values: MultiDict | None = None
-    #: The app serving this request, where it has no route yet (hooks, error pages): a
-    #: routed request finds its app through its route (PERF: the hot path stores nothing).
+    #: The app serving this request (Flask's `current_app`, explicit): what a blueprint's
+    #: handler in another module reaches the app's templates, url_for and config through.
+    #: None only for a Request built by hand.
     app: Any = None
     _session: Session | None = None  # loaded by the first `request.session`
     _flashes: list[tuple[str, Any]] | None = None
@@ -323,7 +324,7 @@ class Request:
         sets the cookie again only if it was changed (see rush.sessions)."""
         session = self._session
         if session is None:
-            app = self.app or getattr(self.route, "app", None)
+            app = self.app
             if app is None:
                 raise RuntimeError("request.session: this request is not being served by an app")
             session = self._session = app.session_store.open(self.cookies)

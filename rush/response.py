@@ -48,6 +48,19 @@ _content_type_memo: dict[str, bytes] = {
 }
 
 
+def parse_json(data: bytes, is_json: bool, silent: bool) -> Any:
+    """A response body as JSON: None when it is not JSON; malformed: ValueError, or None
+    when `silent` (what `Response.get_json` and the test client's both do)."""
+    if not is_json:
+        return None
+    try:
+        return _stdlib_json.loads(data)
+    except ValueError:
+        if silent:
+            return None
+        raise
+
+
 def escape(value: object) -> str:
     """`value` as text safe inside HTML (`&`, `<`, `>`, `"` and `'` escaped), as Flask's
     `escape`: a str answer is HTML, so anything a client sent must go through this."""
@@ -172,14 +185,7 @@ class Response:
     def get_json(self, force: bool = False, silent: bool = False) -> Any:
         """The body parsed as JSON; None when it is not JSON (unless `force`); a malformed
         body raises ValueError unless `silent`."""
-        if not (force or self.is_json):
-            return None
-        try:
-            return _stdlib_json.loads(self.data)
-        except ValueError:
-            if silent:
-                return None
-            raise
+        return parse_json(self.data, self.is_json or force, silent)
 
     @property
     def json(self) -> Any:

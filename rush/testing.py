@@ -9,7 +9,6 @@ file uploads. `with app.test_client() as client:` runs the app's startup and shu
 from __future__ import annotations
 
 import base64
-import json as _stdlib_json
 import os
 import time
 import uuid
@@ -19,16 +18,17 @@ from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
 
 from rush.datastructures import Headers
-from rush.protocol import RequestMessage
+from rush.protocol import Limits, RequestMessage
 from rush.protocol.writer import (
     FileBody,
     StreamBody,
     connection_line,
     date_line,
+    error_response,
     render,
     render_head,
 )
-from rush.response import dump_json
+from rush.response import dump_json, parse_json
 
 #: The host a request goes to unless its URL or a Host header names another (Flask's).
 DEFAULT_HOST = "localhost"
@@ -127,14 +127,7 @@ class TestResponse:
     def get_json(self, force: bool = False, silent: bool = False) -> Any:
         """The body as JSON; None when the response is not JSON (unless `force`); a
         malformed body raises ValueError unless `silent`."""
-        if not (force or self.is_json):
-            return None
-        try:
-            return _stdlib_json.loads(self.body)
-        except ValueError:
-            if silent:
-                return None
-            raise
+        return parse_json(self.body, self.is_json or force, silent)
 
     @property
     def json(self) -> Any:
@@ -413,7 +406,7 @@ class TestClient:
         message = RequestMessage.built(
             method, target.encode("utf-8"), http_version, raw_headers, body
         )
-        raw = frame(self.app.handle(message, remote_addr, scheme), message)
+        raw = self._answer(message, remote_addr, scheme)
         sent = SentRequest(
             method, f"{scheme}://{host}{target}", Headers.from_raw(raw_headers), body
         )
@@ -421,6 +414,30 @@ class TestClient:
         if self.use_cookies:
             self._keep_cookies(response, hostname, parts.path or "/")
         return response
+
+    def _answer(self, message: RequestMessage, remote_addr: str, scheme: str) -> bytes:
+        """What the server sends for `message`: its body planned as the connection plans it
+        (the route's `max_body`: 413; a sink for a large or streamed body), then the app's
+        answer, framed."""
+        plan = getattr(self.app, "body_plan", None)
+        if plan is None or not message.body_size:
+            return frame(self.app.handle(message, remote_addr, scheme), message)
+        limit, sink, _ = plan(message, Limits().max_body)
+        if message.body_size > limit:
+            if sink is not None:
+                sink.close()
+            return error_response(413, "request body too large", date_line(time.time()))
+        if sink is not None:
+            for part in message.body_parts:
+                sink.write(part)
+            message.body_parts = []
+            sink.finish()
+            message.body_sink = sink
+        try:
+            return frame(self.app.handle(message, remote_addr, scheme), message)
+        finally:
+            if sink is not None:
+                sink.close()
 
     def _follow(
         self,

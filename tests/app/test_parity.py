@@ -258,3 +258,18 @@ def test_make_response_then_a_cookie_as_in_flask():
         response = client.get("/")
         assert response.json == {"ok": True}
         assert client.get_cookie("seen").value == "1"
+
+
+def test_request_app_is_the_serving_app_in_every_handler():
+    """A blueprint's handler in another module reaches the app through request.app, with or
+    without hooks (it was None in a routed handler of an app without before_request hooks)."""
+    from rush import Blueprint
+
+    app = Rush()
+    bp = Blueprint("bp", __name__)
+    app.get("/plain")(lambda request: str(request.app is app))
+    bp.get("/in-bp")(lambda request: str(request.app is app))
+    app.register_blueprint(bp, url_prefix="/b")
+    client = app.test_client()
+    assert client.get("/plain").text == "True"
+    assert client.get("/b/in-bp").text == "True"

@@ -358,3 +358,25 @@ def test_the_plugins_client_fixture_uses_the_projects_app_fixture(tmp_path):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "2 passed" in result.stdout
+
+
+def test_the_test_client_answers_413_over_a_routes_max_body_as_the_server_does():
+    app = Rush()
+    app.post("/up", max_body=10)(lambda request: str(len(request.body)))
+    client = app.test_client()
+    assert client.post("/up", data=b"x" * 10).text == "10"
+    refused = client.post("/up", data=b"x" * 11)
+    assert refused.status_code == 413 and refused.headers["Connection"] == "close"
+
+
+def test_a_stream_route_gets_its_body_through_its_generator_in_the_test_client():
+    app = Rush()
+
+    @app.post("/count", stream=True)
+    def count(request):
+        size = 0
+        while chunk := (yield):
+            size += len(chunk)
+        return str(size)
+
+    assert app.test_client().post("/count", data=b"y" * 5000).text == "5000"

@@ -111,3 +111,10 @@ def test_an_address_in_use_by_another_program_is_reported():
         result = run_rush("tests.apps.basic:app", "--bind", f"127.0.0.1:{port}")
     assert result.returncode == 2, result.stderr
     assert f"cannot bind 127.0.0.1:{port}" in result.stderr
+
+
+def test_an_app_logging_at_import_time_is_formatted_like_the_server(rush_server):
+    """configure_logging runs before the app is imported: its module-level app.logger lines
+    come out with the server's format, not bare through logging.lastResort."""
+    server = rush_server(app="tests.apps.importlog:app")
+    assert "[WARNING] IMPORT-TIME-WARNING from the app module" in server.log
