@@ -51,14 +51,20 @@ class Templates:
 
     def __init__(self, app: Any, folders: Iterable[str]) -> None:
         self.app = app
-        #: Absolute template folders, searched in order.
-        self.folders = [os.path.abspath(folder) for folder in folders]
+        self._own = [os.path.abspath(folder) for folder in folders]
         self.watcher: DirectoryWatcher | None = None
         self._environment: Any = None
         self._roots: list[tuple[str, str]] = []  # (real path, absolute path) of each folder
         self._content_types: dict[str, str] = {}
         # Whether Jinja2 must check each file's mtime (no watcher, or some directory unwatched).
         self._checked = True
+
+    @property
+    def folders(self) -> list[str]:
+        """Absolute template folders, searched in order: the app's, then those of its
+        blueprints as they were registered (Flask's order); read when the loader is made."""
+        extra = getattr(self.app, "blueprint_template_folders", ())
+        return [*self._own, *(folder for folder in extra if folder not in self._own)]
 
     @property
     def environment(self) -> Any:

@@ -252,3 +252,21 @@ def test_without_jinja2_the_error_says_what_to_install(folder, monkeypatch):
     app = build(folder)
     with pytest.raises(ConfigError, match=r"rush\[templates\]"):
         app.render_template("page.html")
+
+
+def test_a_blueprints_template_folder_is_searched_after_the_apps(tmp_path):
+    from rush import Blueprint
+
+    (tmp_path / "app_templates").mkdir()
+    (tmp_path / "bp_templates").mkdir()
+    (tmp_path / "app_templates" / "shared.html").write_text("app's")
+    (tmp_path / "bp_templates" / "shared.html").write_text("blueprint's")
+    (tmp_path / "bp_templates" / "only_bp.html").write_text("from the blueprint: {{ x }}")
+    app = Rush(template_folder=str(tmp_path / "app_templates"))
+    bp = Blueprint("bp", __name__, template_folder=str(tmp_path / "bp_templates"))
+    bp.get("/page")(lambda request: app.render_template("only_bp.html", x="<i>"))
+    bp.get("/shared")(lambda request: app.render_template("shared.html"))
+    app.register_blueprint(bp)
+    client = app.test_client()
+    assert client.get("/page").text == "from the blueprint: &lt;i&gt;"
+    assert client.get("/shared").text == "app's"
