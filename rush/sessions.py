@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import timedelta
 from typing import Any
 
@@ -127,10 +127,8 @@ class SessionStore:
     """One per app: reads and writes session cookies with the settings of `config` (SECRET_KEY,
     SECRET_KEY_FALLBACKS, SESSION_COOKIE_*, PERMANENT_SESSION_LIFETIME), read at each use."""
 
-    def __init__(self, config: dict[str, Any], on_first_use: Callable[[], None]) -> None:
+    def __init__(self, config: dict[str, Any]) -> None:
         self.config = config
-        #: Called when this app opens its first session (the answer path then looks for one).
-        self.on_first_use: Callable[[], None] | None = on_first_use
         self._serializers: dict[tuple[Any, ...], Any] = {}
 
     def serializer(self) -> Any:
@@ -166,9 +164,6 @@ class SessionStore:
         if not self.config.get("SECRET_KEY"):
             return NullSession()
         serializer = self.serializer()
-        if self.on_first_use is not None:
-            self.on_first_use()
-            self.on_first_use = None
         value = cookies.get(self.config.get("SESSION_COOKIE_NAME") or "session")
         if not value:
             return Session()
