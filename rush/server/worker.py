@@ -308,6 +308,9 @@ class Worker:
                 self.access.flush()
             if self.reopen_logs is not None:
                 self.reopen_logs()
+                # Says when this worker writes to the new files (logrotate scripts and the
+                # tests wait for it: the master's line comes before the workers reopen).
+                error_log.info("worker %d reopened its log files", os.getpid())
 
     def begin_stop(self) -> None:
         if self.stopping:

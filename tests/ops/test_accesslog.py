@@ -168,6 +168,9 @@ def test_the_access_log_file_end_to_end_with_reopen_on_sigusr1(rush, tmp_path):
     mark = server.mark()
     server.signal(signal.SIGUSR1)
     server.wait_for("reopening log files", 5, mark)
+    # Each worker reopens when it handles its SIGUSR1: a request before that is logged to the
+    # old file, as it should be; wait until both have.
+    assert wait_until(lambda: server.count("reopened its log files", mark) >= 2, 5)
     assert wait_until(lambda: path.exists(), 5)
     http_get(server.address, "/", [("X-Request-ID", "after-rotation")])
     assert wait_until(lambda: any("after-rotation" in x for x in read_lines(path)), 5)
