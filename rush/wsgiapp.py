@@ -40,7 +40,14 @@ from urllib.parse import quote_from_bytes
 
 from rush.protocol import Limits, ProtocolError, RequestMessage
 from rush.protocol.parser import BodySink
-from rush.protocol.writer import Answer, FileBody, StreamBody, has_no_body, reason_phrase
+from rush.protocol.writer import (
+    HOP_BY_HOP,
+    Answer,
+    FileBody,
+    StreamBody,
+    has_no_body,
+    reason_phrase,
+)
 
 error_log = logging.getLogger("rush.error")
 
@@ -52,19 +59,6 @@ BLOCK = 64 * 1024
 DEFAULT_MAX_BODY = Limits().max_body
 # RFC 3986 §3.3: a path segment's pchar, plus the "/" between segments.
 _PATH_SAFE = b"/:@!$&'()*+,;=-._~"
-# RFC 9110 §7.6.1 and PEP 3333: fields about this connection only, which the server owns.
-_HOP_BY_HOP = frozenset(
-    (
-        "connection",
-        "keep-alive",
-        "proxy-authenticate",
-        "proxy-authorization",
-        "te",
-        "trailers",
-        "transfer-encoding",
-        "upgrade",
-    )
-)
 _TEXT_LINE = b"Content-Type: text/plain; charset=utf-8\r\n"
 _STATUS_TEXT: dict[int, str] = {}
 
@@ -284,7 +278,7 @@ def header_list(lines: bytes) -> list[tuple[str, str]]:
     for line in lines.decode("latin-1").split("\r\n"):
         if line:
             name, _, value = line.partition(":")
-            if name.lower() not in _HOP_BY_HOP:
+            if name.lower() not in HOP_BY_HOP:
                 headers.append((name, value.strip(" \t")))
     return headers
 

@@ -40,6 +40,7 @@ from rush.exceptions import ConfigError, HTTPError, error_page
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
 from rush.protocol.writer import (
+    HOP_BY_HOP,
     Answer,
     FileBody,
     InvalidAnswer,
@@ -55,11 +56,6 @@ error_log = logging.getLogger("rush.error")
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
-#: RFC 9110 §7.6.1: fields that describe one connection; the server alone sends them.
-HOP_BY_HOP = frozenset(
-    "connection keep-alive proxy-authenticate proxy-authorization te trailer trailers "
-    "transfer-encoding upgrade".split()
-)
 #: Fields the server writes itself; the app's would be a second copy.
 _SERVER_FIELDS = frozenset(("date", "server"))
 _HEADER_KEY_CACHE = 1024  # distinct header names remembered; names come from clients

@@ -34,6 +34,12 @@ LAST_CHUNK = b"0\r\n\r\n"
 CLOSE_LINE = b"Connection: close\r\n"
 KEEP_ALIVE_LINE = b"Connection: keep-alive\r\n"
 
+#: RFC 9110 §7.6.1 (and PEP 3333): fields about one connection, which only the server sends;
+#: an application that sets one is refused (hosting WSGI) or has it dropped (as WSGI app).
+HOP_BY_HOP = frozenset(
+    "connection keep-alive proxy-authenticate proxy-authorization te trailer trailers "
+    "transfer-encoding upgrade".split()
+)
 _PHRASES = {status.value: status.phrase for status in HTTPStatus}
 STATUS_LINES: dict[int, bytes] = {}
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
