@@ -241,10 +241,13 @@ class RushHost:
             self.proc.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
-        """SIGTERM, then SIGKILL past `timeout`; then any worker we saw that outlived it."""
+        """SIGTERM twice (the second cuts a drain delay short), then SIGKILL past `timeout`;
+        then any worker we saw that outlived its master."""
         if self.alive:
             self.workers()
             os.kill(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
+            if HAS_DRAIN and not wait_until(lambda: not self.alive, 0.5):
+                os.kill(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
             try:
                 self.proc.wait(timeout)  # type: ignore[union-attr]
             except subprocess.TimeoutExpired:

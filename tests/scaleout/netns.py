@@ -199,3 +199,15 @@ def run_in(netns: str, function: Callable[[], _T], timeout: float = 30.0) -> _T:
     if "error" in outcome:
         raise outcome["error"]  # type: ignore[misc]
     return outcome["value"]  # type: ignore[return-value]
+
+
+def tcp_active_opens(netns: str) -> int:
+    """How many TCP connections namespace `netns` has opened so far (its Tcp ActiveOpens):
+    a balancer that keeps its upstream connections alive opens few."""
+
+    def read() -> int:
+        with open("/proc/thread-self/net/snmp") as f:  # this thread's namespace, not the process's
+            rows = [line.split() for line in f if line.startswith("Tcp:")]
+        return int(dict(zip(rows[0], rows[1], strict=True))["ActiveOpens"])
+
+    return run_in(netns, read)

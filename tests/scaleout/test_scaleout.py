@@ -28,7 +28,7 @@ from tests.scaleout.hosts import (
     wait_until,
 )
 from tests.scaleout.load import Load, Tally
-from tests.scaleout.netns import why_unusable
+from tests.scaleout.netns import tcp_active_opens, why_unusable
 
 _REASON = why_unusable()
 pytestmark = [
@@ -61,12 +61,17 @@ def more_answers(load: Load, count: int, timeout: float = 15.0) -> Tally:
 
 def test_steady_load_spreads_across_all_hosts(ready_bed, hosts, figures: Figures):
     balancer = ready_bed
+    opened_before = tcp_active_opens(balancer.bed.balancer.netns)
     with load_through(balancer) as load:
-        load.wait_for(lambda t: t.total >= 1500, 20)
+        load.wait_for(lambda t: t.total >= 2500, 30)
         tally = load.stop()
+    opened = tcp_active_opens(balancer.bed.balancer.netns) - opened_before
     shares = {h: round(n / ok(tally), 2) for h, n in sorted(tally.hosts.items())}
-    figures.add("1 steady load", balancer.name, tally, shares=shares)
+    figures.add("1 steady load", balancer.name, tally, shares=shares, upstream_connections=opened)
     assert tally.failures == [], tally.failures[:5]
+    # Upstream keep-alive: a handful of connections per host (HAProxy's checks open one per
+    # host a second, and HAProxy gives each new client connection its own first connection).
+    assert opened < 3 * tally.seconds * len(hosts) + 40, opened
     assert set(tally.hosts) == {h.name for h in hosts}
     assert all(0.25 <= share <= 0.42 for share in shares.values()), shares
     # X-Forwarded-For from the balancer is believed (--forwarded-allow-ips): Rush sees the client.
@@ -84,9 +89,8 @@ def test_a_host_killed_mid_load_fails_no_get(ready_bed, hosts, figures: Figures)
         more_answers(load, 1500)
         tally = load.stop()
     figures.add("2 SIGKILL of a host", balancer.name, tally, killed_at=round(killed_at, 1))
-    assert tally.failed["GET"] == 0, tally.failures[:5]
     # POSTs in flight on the dead host may fail (a balancer never resends them): counted only.
-    assert tally.failed["POST"] <= 10, tally.failures[:10]
+    assert tally.failed["GET"] == 0, tally.failures[:5]
     assert tally.hosts[victim.name] > 0 and tally.last_seen[victim.name] <= killed_at + 0.5
 
 
@@ -138,7 +142,11 @@ def test_a_rolling_deploy_host_by_host_fails_nothing(ready_bed, hosts, figures: 
     started = time.monotonic()
     with load_through(balancer) as load:
         load.wait_for(lambda t: ok(t) >= WARMUP, 15)
-        versions = {host.name: host.deploy() for host in hosts}  # one host at a time
+        versions = {}
+        for host in hosts:  # one host at a time, each serving its new code before the next
+            versions[host.name] = host.deploy()
+            landed = f"{host.name} v{versions[host.name]}"
+            load.wait_for(lambda t, landed=landed: t.versions[landed] >= 100, 15)
         for host in hosts:
             host.wait_reload_complete()
         more_answers(load, 300)
@@ -227,7 +235,8 @@ def test_haproxy_send_proxy_gives_rush_the_client_address(bed, guard, workdir):
     main hosts and balancer, on ports of their own)."""
     proxied = []
     for machine in bed.hosts:
-        host = RushHost(bed, machine, workdir / f"{machine.role}-proxy", ["--proxy-protocol"],
+        options = ["--proxy-protocol", *(["--health-path", HEALTH_PATH] if HAS_HEALTH else [])]
+        host = RushHost(bed, machine, workdir / f"{machine.role}-proxy", options,
                         port=PROXIED_HOST_PORT, workers=1)  # fmt: skip
         guard.add(f"stop {host.name} (PROXY)", host.stop)
         host.start()
