@@ -9,6 +9,7 @@ scenario are kept by `figures`, printed in pytest's terminal summary and written
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Iterator
@@ -20,7 +21,7 @@ from tests.scaleout.balancers import BALANCERS, Balancer, which
 from tests.scaleout.figures import FIGURES, Figures
 from tests.scaleout.guard import Guard
 from tests.scaleout.hosts import RushHost, host_options
-from tests.scaleout.netns import Bed, remove_stale, why_unusable
+from tests.scaleout.netns import OWNER, PREFIX, Bed, owner_alive, remove_stale, why_unusable
 
 READMIT_TIMEOUT = 20.0  # nginx retries a failed host after fail_timeout (5 s), on traffic
 
@@ -35,8 +36,13 @@ def guard() -> Iterator[Guard]:
 
 @pytest.fixture(scope="session")
 def workdir(guard: Guard) -> Path:
-    """Configs, logs and the hosts' app copies; removed at the end (whatever ends the run)."""
-    path = Path(tempfile.mkdtemp(prefix="rushso-"))
+    """Configs, logs and the hosts' app copies; removed at the end (whatever ends the run),
+    and those of earlier runs that were killed before they could remove theirs."""
+    for old in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        found = OWNER.match(old.name)
+        if found and old.is_dir() and not owner_alive(int(found.group(1))):
+            shutil.rmtree(old, ignore_errors=True)
+    path = Path(tempfile.mkdtemp(prefix=f"{PREFIX}{os.getpid()}-"))
     guard.add(f"remove {path}", lambda: shutil.rmtree(path, ignore_errors=True))
     return path
 

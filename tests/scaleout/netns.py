@@ -32,7 +32,7 @@ from typing import TypeVar
 PREFIX = "rushso-"
 SUBNET = "10.77.0"
 CLONE_NEWNET = 0x40000000
-_NAME = re.compile(rf"^{PREFIX}(\d+)-")
+OWNER = re.compile(rf"^{PREFIX}(\d+)-")  # names of namespaces and temporary directories
 _T = TypeVar("_T")
 
 
@@ -81,7 +81,7 @@ def why_unusable() -> str | None:
     return None
 
 
-def _owner_alive(pid: int) -> bool:
+def owner_alive(pid: int) -> bool:
     """Whether the run that made a namespace still runs (a reused PID is not a Python run)."""
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -107,8 +107,8 @@ def remove_stale() -> list[str]:
     stale = []
     for line in listing.splitlines():
         name = line.split()[0] if line.split() else ""
-        found = _NAME.match(name)
-        if found and int(found.group(1)) != os.getpid() and not _owner_alive(int(found.group(1))):
+        found = OWNER.match(name)
+        if found and int(found.group(1)) != os.getpid() and not owner_alive(int(found.group(1))):
             remove_namespace(name)
             stale.append(name)
     return stale
