@@ -77,7 +77,8 @@ def test_steady_load_spreads_across_all_hosts(ready_bed, hosts, figures: Figures
     # The balancer's X-Forwarded-* are believed (--forwarded-allow-ips): Rush sees the client,
     # not the balancer, and not what the client claims about itself.
     spoof = {"X-Forwarded-For": "203.0.113.66", "X-Forwarded-Proto": "https"}
-    for headers in ({}, spoof):
+    rfc7239 = {"Forwarded": "for=203.0.113.66;proto=https"}  # Rush prefers it: must not pass
+    for headers in ({}, spoof, rfc7239):
         status, _, body = balancer.ask("/whoami", headers=headers)
         assert status == 200
         seen = json.loads(body)
