@@ -125,7 +125,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.response",
         "rush.scaffold",
     ),
-    "rush.routing": ("rush.exceptions",),
+    "rush.routing": ("rush.exceptions", "rush.routetrie"),
+    "rush.routetrie": ("rush.routing",),  # for type checking only
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),
     "rush.appconfig": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),
