@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a Rush app, or any WSGI app (Flask, Django, Bottle): "
         "rush module:app --workers 4 --bind 127.0.0.1:8000",
         epilog="Precedence: these flags, then RUSH_<OPTION> environment variables, then the "
-        "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once), "
+        "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once; "
+        "TERM drains first with --drain-delay), "
         "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
         "log files; USR2 to a worker prints its stack.",
     )
