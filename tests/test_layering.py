@@ -53,6 +53,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.server.context",
         "rush.server.loop",
     ),
+    "rush.server.health": (
+        "rush.protocol",
+        "rush.server.context",  # for type checking only
+        "rush.server.heartbeat",
+        "rush.server.loop",
+    ),
     "rush.server.watchdog": ("rush.protocol", "rush.server.heartbeat", "rush.server.loop"),
     "rush.server.accesslog": ("rush.exceptions",),
     "rush.server.sockets": ("rush.exceptions",),
