@@ -28,6 +28,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from harness.workloads import BROWSER_FIELDS  # noqa: E402
+
 from examples.app import app  # noqa: E402
 from rush.protocol import Limits  # noqa: E402
 from rush.server.connection import Connection, ServerContext  # noqa: E402
@@ -41,6 +43,11 @@ WORKLOADS = {
     "post": b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024,
     "notfound": b"GET /missing HTTP/1.1\r\nHost: localhost\r\n\r\n",
 }
+WORKLOADS["browser"] = (
+    b"GET /hello?name=bill HTTP/1.1\r\nHost: localhost\r\n"
+    + b"".join(b"%s: %s\r\n" % (name.encode(), value.encode()) for name, value in BROWSER_FIELDS)
+    + b"\r\n"
+)
 WORKLOADS["pipelined"] = WORKLOADS["params"] * 16
 
 

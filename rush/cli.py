@@ -27,7 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve a Rush app, or any WSGI app (Flask, Django, Bottle): "
         "rush module:app --workers 4 --bind 127.0.0.1:8000",
         epilog="Precedence: these flags, then RUSH_<OPTION> environment variables, then the "
-        "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once), "
+        "defaults shown. Signals to the master: TERM/INT stop gracefully (a second INT at once; "
+        "TERM drains first with --drain-delay), "
         "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
         "log files; USR2 to a worker prints its stack.",
     )
@@ -69,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
         "max_requests_jitter": int,
         "handler_timeout": float,
         "worker_timeout": float,
+        "drain_delay": float,
     }
     about = {
         "max_requests": "replace a worker gracefully after this many requests; 0: never.",
@@ -77,6 +79,8 @@ def build_parser() -> argparse.ArgumentParser:
         "longer; 0: off.",
         "worker_timeout": "seconds; replace a worker whose loop is stuck this long; 0: off.",
         "graceful_timeout": "seconds a stopping worker may take to finish in-flight requests.",
+        "drain_delay": "seconds SIGTERM keeps serving first, health readiness 503 and every answer "
+        "closing its connection, so a balancer takes the host out; 0: stop at once.",
     }
     for name, kind in numeric.items():
         parser.add_argument(
@@ -171,6 +175,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="serve the files of DIR at URL (e.g. /static=static) from Rush's inotify-fresh "
         "file cache, in front of the app; repeat for several (default none; env RUSH_STATIC, "
         "comma-separated)",
+    )
+    parser.add_argument(
+        "--health-path",
+        default=None,
+        dest="health_path",
+        metavar="PATH",
+        help="answer GET/HEAD PATH (readiness: 200 ok, 503 starting or draining) and PATH/live "
+        "(liveness: 200 ok) in the workers, without the app, e.g. /healthz (default off; env "
+        "RUSH_HEALTH_PATH)",
     )
     parser.add_argument(
         "--pid",
@@ -279,6 +292,21 @@ def handler_for(app: Any, config: Config) -> Any:
     )
 
 
+def check_health_path(app: Rush, path: str) -> None:
+    """Refuse a route the health endpoint would hide: the workers answer its two paths before
+    the app is asked. Only here can the routes be seen (the server knows an app only through
+    the Handler protocol), so a WSGI app's routes are not checked; a parameter route that
+    happens to match one of the paths is not refused either (it loses that one path)."""
+    live = path.rstrip("/") + "/live"
+    for target in (path, live):
+        route = next(iter(app.router.static.get(target, {}).values()), None)
+        if route is not None:
+            raise ConfigError(
+                f"health_path: {target} is also a route of the app ({route!r}), which the "
+                f"health endpoint would hide: pick another --health-path or remove the route"
+            )
+
+
 def configure_logging(config: Config) -> None:
     level = getattr(logging, config.log_level.upper(), logging.INFO)
     # rush.error: the server's and framework's own lines; rush.app: each app's `app.logger`.
@@ -351,6 +379,8 @@ def run_app(app: Any, config: Config, spec: str | None = None) -> int:
             "debug mode is on: 500 pages show tracebacks to clients; never use it in production"
         )
     handler = handler_for(app, config)
+    if config.health_path and isinstance(handler, Rush):
+        check_health_path(handler, config.health_path)
     return serve(handler, config, loader=loader, reopen_logs=reopen_log_files, source_root=root)
 
 

@@ -66,6 +66,12 @@ class Config:
     static: tuple[str, ...] = ()
     #: Development: an unhandled exception's 500 page shows its traceback (sets app.debug).
     debug: bool = False
+    #: The workers answer GET/HEAD on this path (readiness) and on PATH/live (liveness)
+    #: themselves, without the app (rush.server.health); None: off.
+    health_path: str | None = None
+    #: SIGTERM first drains for this long: readiness answers 503, everything else is served
+    #: with `Connection: close`, then the graceful stop (0: stop at once).
+    drain_delay: float = 0.0
 
     @property
     def limits(self) -> Limits:
@@ -138,6 +144,12 @@ class Config:
         for name in ("max_requests", "max_requests_jitter", "handler_timeout", "worker_timeout"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name}: must not be negative (0 turns it off)")
+        if not 0 <= self.drain_delay < float("inf"):  # (NaN fails this too)
+            raise ConfigError(
+                f"drain_delay: must be a number of seconds, not negative (0 turns it off); "
+                f"got {self.drain_delay}"
+            )
+        self._validate_health_path()
         if self.unix_socket_mode is not None and not 0 <= self.unix_socket_mode <= 0o777:
             raise ConfigError(f"unix_socket_mode: {self.unix_socket_mode:o} is not a mode")
         allowed = self.forwarded_allow_ips
@@ -154,6 +166,21 @@ class Config:
                     ) from None
         object.__setattr__(self, "forwarded_allow_ips", allowed)
         self._validate_app_options()
+
+    def _validate_health_path(self) -> None:
+        """A path the request target must equal byte for byte: no query, no fragment."""
+        path = self.health_path or None
+        object.__setattr__(self, "health_path", path)
+        if path is None:
+            return
+        if not isinstance(path, str) or not path.startswith("/"):
+            raise ConfigError(f"health_path: {path!r} must start with '/' (e.g. /healthz)")
+        if "?" in path or "#" in path:
+            raise ConfigError(f"health_path: {path!r} must be a bare path, without '?' or '#'")
+        if not path.isascii() or not path.isprintable() or " " in path:
+            raise ConfigError(
+                f"health_path: {path!r} must be printable ASCII without spaces, as it is sent"
+            )
 
     def _validate_app_options(self) -> None:
         if self.interface not in INTERFACES:

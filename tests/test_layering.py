@@ -53,6 +53,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.server.context",
         "rush.server.loop",
     ),
+    "rush.server.health": (
+        "rush.protocol",
+        "rush.server.context",  # for type checking only
+        "rush.server.heartbeat",
+        "rush.server.loop",
+    ),
     "rush.server.watchdog": ("rush.protocol", "rush.server.heartbeat", "rush.server.loop"),
     "rush.server.accesslog": ("rush.exceptions",),
     "rush.server.sockets": ("rush.exceptions",),
@@ -125,7 +131,8 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.response",
         "rush.scaffold",
     ),
-    "rush.routing": ("rush.exceptions",),
+    "rush.routing": ("rush.exceptions", "rush.routetrie"),
+    "rush.routetrie": ("rush.routing",),  # for type checking only
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),
     "rush.appconfig": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),

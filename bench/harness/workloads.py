@@ -1,4 +1,4 @@
-"""The seven workloads: what each one requests and what a correct answer is.
+"""The workloads: what each one requests and what a correct answer is.
 
 Every server must give the same status, key headers and body, or it is not
 loaded for that workload: a faster wrong answer is not a result.
@@ -32,6 +32,30 @@ def session_cookie(user: str = "bench") -> str:
 
 PIPELINE_DEPTH = 16  # same as bench/lua/pipeline.lua
 
+#: The header fields of the "browser" workload, as bench/lua/browser.lua sends them (it also
+#: varies the cookie and sec-ch-ua values per request; the checks send one instance).
+BROWSER_FIELDS = (
+    ("Connection", "keep-alive"),
+    ("Upgrade-Insecure-Requests", "1"),
+    (
+        "User-Agent",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+        "Chrome/124.0.0.0 Safari/537.36",
+    ),
+    ("Accept", "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,image/webp,*/*;q=0.8"),
+    ("sec-ch-ua-mobile", "?0"),
+    ("Sec-Fetch-Site", "same-origin"),
+    ("Sec-Fetch-Mode", "navigate"),
+    ("Accept-Encoding", "gzip, deflate, br, zstd"),
+    ("Accept-Language", "en-US,en;q=0.9,de;q=0.8"),
+    ("sec-ch-ua", '"Chromium";v="124", "Not-A.Brand";v="1"'),
+    (
+        "Cookie",
+        "_ga=GA1.1.1.1717171717; theme=dark; csrftoken=Xq3vT0aZ8mN2pL5rK7wY9bC1dF4gH6jE; "
+        "sessionid=7919",
+    ),
+)
+
 
 @dataclass(frozen=True)
 class Expect:
@@ -55,6 +79,7 @@ class Workload:
     pipeline: int = 1
     non2xx_expected: bool = False  # wrk counts 404s as "non-2xx or 3xx": not errors here
     cookie: bool = False  # sends the signed session cookie (SESSION_ENV), as its script does
+    fields: tuple[tuple[str, str], ...] = ()  # more header fields, as its script sends them
 
     def request_bytes(self) -> bytes:
         """The raw HTTP/1.1 request the checks send (wrk sends the same thing)."""
@@ -62,6 +87,7 @@ class Workload:
         head = f"{self.method} {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
         if self.cookie:
             head += f"Cookie: session={os.environ[SESSION_ENV]}\r\n"
+        head += "".join(f"{name}: {value}\r\n" for name, value in self.fields)
         if body:
             head += f"Content-Type: application/octet-stream\r\nContent-Length: {len(body)}\r\n"
         return (head + "\r\n").encode() + body
@@ -95,6 +121,16 @@ def make_workloads(index_bytes: bytes) -> dict[str, Workload]:
             report,
             hello,
             "GET /hello?name=bill -> 'hello, bill!' (query parsed in Python)",
+        ),
+        Workload(
+            "browser",
+            "GET",
+            "/hello?name=bill",
+            LUA / "browser.lua",
+            hello,
+            "the params request with the 12 header fields a browser sends (~600 bytes, "
+            "cookies; values vary per request)",
+            fields=BROWSER_FIELDS,
         ),
         Workload(
             "json",
@@ -144,5 +180,5 @@ def make_workloads(index_bytes: bytes) -> dict[str, Workload]:
 
 
 WORKLOAD_NAMES = (
-    "redirect", "static", "params", "json", "post", "notfound", "pipelined", "template",
+    "redirect", "static", "params", "browser", "json", "post", "notfound", "pipelined", "template",
 )  # fmt: skip

@@ -3,7 +3,8 @@
 `Handler` is everything the server asks of an application: the server calls nothing else
 (no duck typing), so any object with these methods can be served. `ServerContext` holds the
 worker's settings and state every connection reads: the loop, the app, limits, the timeout of
-each connection phase, the `Date` line of this second, the pre-rendered answers.
+each connection phase, the `Date` line of this second, the pre-rendered answers (the app's, and
+the health endpoint's, which the worker swaps as its state changes).
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class ServerContext:
         "handler",
         "handle",
         "prerendered",
+        "prerendered_head",
         "limits",
         "parser_limits",
         "timeouts",
@@ -145,6 +147,9 @@ class ServerContext:
             for target, (status, lines, body) in fixed.items()
             if type(body) is bytes
         }
+        #: HEAD target -> the same, without the body; only the health endpoint's (rush.server.
+        #: health): the app answers HEAD of its own targets, with its hooks.
+        self.prerendered_head: dict[bytes, tuple[int, bytes, bytes, int]] = {}
 
     def tick(self, now: float) -> None:
         """The worker's once-a-second timer: the `Date` line of this second."""

@@ -14,16 +14,23 @@ Facts and strategy:
   races; a torn label read only garbles a log line.
 - A worker writes one byte to the notify pipe after setting `ready` or `wants replacement`, so
   the master wakes at once instead of at its next tick.
+- One byte before the slots is the host's state (`HostState`), written by the master only:
+  STARTING until every worker index first has a ready worker, then READY; DRAINING or
+  STOPPING once it stops (written before it signals the workers, who read it to learn which
+  stop their SIGTERM asks for). The health endpoint (rush.server.health) reports it.
 """
 
 from __future__ import annotations
 
+import enum
 import mmap
 import os
 import struct
 from typing import NamedTuple
 
 SLOT_SIZE = 256
+_HEADER = 64  # the host's bytes, before slot 0
+_HOST_STATE = 0  # master-written byte: a HostState
 LABEL_MAX = 222
 _BEAT = struct.Struct("<d")  # offset 0
 _BUSY = struct.Struct(f"<dH{LABEL_MAX}s")  # offset 8: busy_since, label length, label
@@ -31,6 +38,15 @@ _READY = 240  # worker-written byte: listeners accept
 _WANTS_REPLACEMENT = 241  # worker-written byte: replace me (max_requests)
 _RETIRING = 242  # master-written byte: you are being replaced, drain gently
 _PID = struct.Struct("<i")  # offset 244
+
+
+class HostState(enum.IntEnum):
+    """What the whole host is doing, as the master sees it (one byte of the region)."""
+
+    STARTING = 0  # some worker index has not had a ready worker yet
+    READY = 1  # every index has had one: the host serves
+    DRAINING = 2  # SIGTERM with a drain delay: still serving, but asking to be taken out
+    STOPPING = 3  # a stop without a drain delay (SIGINT, SIGTERM without drain, a failure)
 
 
 class SlotState(NamedTuple):
@@ -51,7 +67,7 @@ class Slot:
     def __init__(self, region: mmap.mmap, index: int, notify_fd: int) -> None:
         self._map = region
         self.index = index
-        self.offset = index * SLOT_SIZE
+        self.offset = _HEADER + index * SLOT_SIZE
         self._notify_fd = notify_fd
 
     # -- the worker's side ---------------------------------------------------------------
@@ -77,6 +93,11 @@ class Slot:
     @property
     def retiring(self) -> bool:
         return bool(self._map[self.offset + _RETIRING])
+
+    @property
+    def host_state(self) -> HostState:
+        """The master's word on the whole host (not this worker)."""
+        return HostState(self._map[_HOST_STATE])
 
     def _notify(self) -> None:
         try:
@@ -114,7 +135,7 @@ class Heartbeat:
     """The shared region and the notify pipe; created by the master before any fork."""
 
     def __init__(self, slots: int = 256) -> None:
-        self.region = mmap.mmap(-1, slots * SLOT_SIZE)  # MAP_SHARED | MAP_ANONYMOUS
+        self.region = mmap.mmap(-1, _HEADER + slots * SLOT_SIZE)  # MAP_SHARED | MAP_ANONYMOUS
         self.capacity = slots
         self._free = list(range(slots - 1, -1, -1))
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
@@ -126,6 +147,14 @@ class Heartbeat:
         slot = Slot(self.region, self._free.pop(), self.write_fd)
         slot.reset()
         return slot
+
+    @property
+    def host_state(self) -> HostState:
+        return HostState(self.region[_HOST_STATE])
+
+    def set_host_state(self, state: HostState) -> None:
+        """Before the workers are told (a signal): they read it once they are."""
+        self.region[_HOST_STATE] = state
 
     def release(self, slot: Slot) -> None:
         slot.reset()

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from rush.config import Config, parse_listen
 from rush.server.accesslog import AccessLog
 from rush.server.context import Handler
+from rush.server.health import drain_line
 from rush.server.heartbeat import Slot
 from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE
 from rush.server.reloader import SourceWatcher, module_files
@@ -124,7 +125,13 @@ def _supervise(
 ) -> int:
     """The master: per-index listeners it keeps open, the workers, and what reloads them;
     `serving(workers)` runs once every worker index first accepts."""
-    hooks = IndexListeners(addresses, config.backlog, reopen_logs, serving)
+    hooks = IndexListeners(
+        addresses,
+        config.backlog,
+        reopen_logs,
+        serving,
+        draining=lambda delay: error_log.info(drain_line(delay, bool(config.health_path))),
+    )
 
     def worker_main(index: int, current: Handler = app) -> int:
         for sock in reservations:
@@ -180,6 +187,7 @@ def _supervise(
         handler_timeout=config.handler_timeout,
         worker_timeout=config.worker_timeout,
         watch=watch,
+        drain_delay=config.drain_delay,
     )
     try:
         return supervisor.run()
@@ -203,11 +211,14 @@ class IndexListeners(Hooks):
         backlog: int,
         reopen_logs: Callable[[], None] | None,
         serving: Callable[[int], None] | None = None,
+        *,
+        draining: Callable[[float], None] | None = None,
     ) -> None:
         self.addresses = addresses
         self.backlog = backlog
         self._reopen_logs = reopen_logs
         self._serving = serving
+        self._draining = draining
         self.by_index: dict[int, list[socket.socket]] = {}
 
     def before_spawn(self, index: int) -> None:
@@ -224,6 +235,10 @@ class IndexListeners(Hooks):
 
     def stopping(self) -> None:
         self.close()  # the draining workers hold their own copies until they are done
+
+    def draining(self, delay: float) -> None:
+        if self._draining is not None:
+            self._draining(delay)
 
     def reopen_logs(self) -> None:
         if self._reopen_logs is not None:

@@ -12,6 +12,10 @@ the children. Facts and strategy (the shape of gunicorn's arbiter):
   young and resets once they live.
 - SIGTERM/SIGINT: SIGTERM to every worker, wait up to `graceful_timeout` for them to finish
   in-flight requests, and only then SIGKILL what is left (the exception, not the path).
+  A SIGTERM with `drain_delay` drains first (workers serve on that long, health readiness
+  503; a second SIGTERM ends it). The host byte of the heartbeat region tells the workers
+  which stop their SIGTERM asks for (DRAINING or STOPPING), and says READY once every index
+  first has a READY worker (`Hooks.serving`): health readiness says `starting` until then.
 - A `Replacement` (old, new, why, since) starts the new worker first, for the same index. For a
   rolling reload (SIGHUP) or max_requests the old one retires (SIGTERM: it drains) only once
   the new one is READY, and one such replacement is in flight at a time. The watchdog's new
@@ -37,7 +41,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from rush.server.heartbeat import Heartbeat, Slot, SlotState
+from rush.server.heartbeat import Heartbeat, HostState, Slot, SlotState
 from rush.server.process import BOOT_FAILURE, IMPORT_FAILURE
 from rush.server.signals import HANDLED, SignalQueue
 from rush.server.workers import (
@@ -72,6 +76,9 @@ class Hooks:
     def stopping(self) -> None:
         """A graceful stop began: workers are about to drain."""
 
+    def draining(self, delay: float) -> None:
+        """SIGTERM with a drain delay: the workers serve on for `delay` s, then stop."""
+
     def reopen_logs(self) -> None:
         """SIGUSR1: reopen the master's log files (workers get SIGUSR1 too)."""
 
@@ -90,11 +97,14 @@ class Supervisor:
         handler_timeout: float = 0.0,
         worker_timeout: float = 0.0,
         watch: Sequence[tuple[int, Callable[[], None]]] = (),
+        drain_delay: float = 0.0,
     ) -> None:
         self.worker_main = worker_main
         self.reload_main = reload_main
         self.count = count
         self.graceful_timeout = graceful_timeout
+        self.drain_delay = drain_delay
+        self.retire_timeout = graceful_timeout + drain_delay  # idle kept drain_delay, then stop
         self.hooks = hooks or Hooks()
         self.watchdog = Watchdog(handler_timeout, worker_timeout)
         self.watch = list(watch)  # (fd, callback): extra fds the master loop waits on
@@ -111,6 +121,7 @@ class Supervisor:
         }
         self._respawn_at: dict[int, float] = {}  # index -> when to start it again
         self._kill_at = NEVER  # when stopping: SIGKILL whoever is still alive by then
+        self._drain_until = NEVER  # when stopping with a drain: its end
         self._reload_at = NEVER  # a reload asked for with a delay (source watcher)
         self._replace_after = 0.0  # no max_requests replacement before (one just failed)
         self._reloading = False
@@ -147,6 +158,8 @@ class Supervisor:
     def turn(self, timeout: float) -> None:
         """One pass of the master loop: wait, reap, respawn, read the slots, kill the late."""
         self._wait(timeout)
+        if time.monotonic() >= self._drain_until:
+            self._end_drain()  # said before the workers', which began their delay later, end
         self.reap()
         self._respawn_due()
         self.check_workers()
@@ -159,8 +172,9 @@ class Supervisor:
         """Sleep until a signal, a worker's notification, a watched fd, or `timeout`."""
         heartbeat = self.heartbeat
         assert heartbeat is not None
-        if self._reload_at != NEVER:
-            timeout = max(0.0, min(timeout, self._reload_at - time.monotonic()))
+        for when in (self._reload_at, self._drain_until):
+            if when != NEVER:
+                timeout = max(0.0, min(timeout, when - time.monotonic()))
         fds = [self.signals.read_fd, heartbeat.read_fd, *(fd for fd, _ in self.watch)]
         try:
             ready, _, _ = select.select(fds, [], [], timeout)
@@ -187,7 +201,11 @@ class Supervisor:
             handler()
 
     def handle_term(self) -> None:
-        self.stop()
+        if self._drain_until != NEVER:
+            self._end_drain()  # a second SIGTERM: the workers end their delay too
+            self.kill_all(signal.SIGTERM)
+        else:
+            self.stop(self.drain_delay)
 
     def handle_int(self) -> None:
         if self.stopping:
@@ -251,7 +269,7 @@ class Supervisor:
         self.hooks.index_retired(index)
         for worker in list(self.workers.values()):
             if worker.index == index:
-                worker.retire(self.graceful_timeout)
+                worker.retire(self.retire_timeout)
 
     # -- workers -------------------------------------------------------------------------
 
@@ -391,7 +409,7 @@ class Supervisor:
             return
         self.replacements.remove(record)
         if record.old.active:
-            record.old.retire(self.graceful_timeout, successor=worker)
+            record.old.retire(self.retire_timeout, successor=worker)
 
     def _announce(self) -> None:
         """Hooks.serving, once every index first has a READY worker."""
@@ -400,6 +418,8 @@ class Supervisor:
         ready = {w.index for w in self.workers.values() if w.state is WorkerState.READY}
         if ready.issuperset(range(self.count)):
             self.serving = True
+            assert self.heartbeat is not None
+            self.heartbeat.set_host_state(HostState.READY)
             self.hooks.serving(self.count)
 
     def _watch_all(self, slots: dict[int, SlotState], now: float) -> None:
@@ -481,17 +501,32 @@ class Supervisor:
 
     # -- stopping ------------------------------------------------------------------------
 
-    def stop(self) -> None:
-        """Graceful stop: workers finish in-flight requests within graceful_timeout."""
+    def stop(self, drain: float = 0.0) -> None:
+        """Graceful stop: workers finish in-flight requests within graceful_timeout; after
+        serving on for `drain` seconds first, when that is not 0 (see the module docstring)."""
         if self.stopping:
             return
-        error_log.info("stopping %d worker(s) gracefully", len(self.workers))
         self.stopping = True
+        assert self.heartbeat is not None
+        # Before the signal: a worker reads it to learn which stop its SIGTERM asks for.
+        self.heartbeat.set_host_state(HostState.DRAINING if drain else HostState.STOPPING)
+        now = time.monotonic()
+        if drain:
+            self._drain_until = now + drain
+            self.hooks.draining(drain)
+        else:
+            error_log.info("stopping %d worker(s) gracefully", len(self.workers))
         self.hooks.stopping()
-        self._kill_at = time.monotonic() + self.graceful_timeout + 1.0
+        self._kill_at = now + drain + self.graceful_timeout + 1.0
         for worker in self.workers.values():
             worker.move(WorkerState.RETIRING)
         self.kill_all(signal.SIGTERM)
+
+    def _end_drain(self) -> None:
+        """The drain delay is over (or cut short): the workers' graceful stop begins."""
+        self._drain_until = NEVER
+        error_log.info("drain over: stopping %d worker(s) gracefully", len(self.workers))
+        self._kill_at = min(self._kill_at, time.monotonic() + self.graceful_timeout + 1.0)
 
     def kill_all(self, signum: int) -> None:
         for pid in list(self.workers):

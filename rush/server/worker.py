@@ -8,6 +8,15 @@ Facts and strategy:
 - Graceful stop: stop accepting (after taking what is already queued on the listener), close
   idle connections, let in-flight requests finish with `Connection: close`, and stop when no
   connection is left or `graceful_timeout` has passed.
+- Drain (SIGTERM with `drain_delay`, when the host stops): for `drain_delay` seconds keep
+  accepting and serving, but answer everything with `Connection: close` and readiness with 503
+  (rush.server.health), so a balancer takes the host out and retires its pooled connections on
+  answers; idle connections stay open (closing one could cross a request on its way). Then the
+  graceful stop. A second SIGTERM ends the delay early; SIGINT while draining stops at once.
+  Under a master, the host byte of the heartbeat region says whether SIGTERM asks for a drain
+  (DRAINING) or a plain stop (STOPPING); a worker *retiring* in a rolling reload stops
+  accepting at once (its successor takes its queue), keeps `ok` as readiness, and keeps its idle
+  connections `drain_delay` seconds before closing them.
 """
 
 from __future__ import annotations
@@ -29,7 +38,8 @@ from rush.server.accesslog import FLUSH_INTERVAL as ACCESS_FLUSH_INTERVAL
 from rush.server.accesslog import AccessLog
 from rush.server.connection import Connection, sweep
 from rush.server.context import Handler, ServerContext
-from rush.server.heartbeat import Slot
+from rush.server.health import DRAINING, HealthEndpoint, drain_line
+from rush.server.heartbeat import HostState, Slot
 from rush.server.loop import EPOLLIN, EventLoop
 from rush.server.process import BOOT_FAILURE, StopNow
 from rush.server.proxyprotocol import ProxyHeaderReader
@@ -118,9 +128,17 @@ class Listener:
             self.active = True
 
     def drain(self) -> None:
-        """Accept everything already queued (before closing: the kernel resets the rest)."""
+        """Accept everything already queued (before closing: the kernel resets the rest).
+
+        Out of the loop first: with EPOLLEXCLUSIVE the kernel wakes one waiter per new
+        connection, and a wakeup spent on a listener about to close would leave a connection
+        queued on a socket a sibling worker shares, unannounced until the next one arrives.
+        """
+        if not self.active:
+            return
+        self.pause()
         connections = self.worker.ctx.connections
-        while self.active:
+        while len(connections) < self.worker.config.max_connections:
             before = len(connections)
             self.on_readable()
             if len(connections) - before < _ACCEPT_BATCH:
@@ -192,6 +210,8 @@ class Worker:
             trust=trust,
         )
         self.listeners: list[Listener] = []
+        self.health = HealthEndpoint(config.health_path, self.ctx) if config.health_path else None
+        self.draining = False  # SIGTERM with drain_delay: serving on, until begin_stop
         self.stopping = False
         self.stop_deadline = 0.0
         if slot is not None and (config.handler_timeout or config.worker_timeout):
@@ -252,6 +272,8 @@ class Worker:
         interval = max(0.05, min(1.0, shortest / 4))
         self.loop.call_every(interval, lambda: sweep(self.ctx, self.loop.now))
         self._start_operations()
+        if self.health is not None:
+            self.health.follow(self.loop, self.slot)
 
     def _start_operations(self) -> None:
         """Access log flushing, and what the master watches: beat, recycling, readiness."""
@@ -299,9 +321,13 @@ class Worker:
     # -- stopping ------------------------------------------------------------------------
 
     def handle_signal(self, signum: int) -> None:
-        if signum == signal.SIGQUIT or (signum == signal.SIGINT and self.stopping):
+        if signum == signal.SIGQUIT or (
+            signum == signal.SIGINT and (self.stopping or self.draining)
+        ):
             self.loop.stop()  # immediate: a second Ctrl-C, or SIGQUIT
-        elif signum in (signal.SIGTERM, signal.SIGINT):
+        elif signum == signal.SIGTERM:
+            self.handle_term()
+        elif signum == signal.SIGINT:
             self.begin_stop()
         elif signum == signal.SIGUSR1:
             if self.access is not None:
@@ -312,12 +338,46 @@ class Worker:
                 # tests wait for it: the master's line comes before the workers reopen).
                 error_log.info("worker %d reopened its log files", os.getpid())
 
+    def handle_term(self) -> None:
+        """Drain first when the host stops and `drain_delay` asks for it, else the graceful
+        stop (a retiring worker's is gentler, see `begin_stop`); a second SIGTERM while
+        draining ends the delay now."""
+        delay, slot = self.config.drain_delay, self.slot
+        if self.draining or self.stopping or not delay:
+            self.begin_stop()
+        elif slot is None or slot.host_state is HostState.DRAINING:
+            self.begin_drain(delay)
+        else:
+            self.begin_stop()
+
+    def begin_drain(self, delay: float) -> None:
+        """Serve on for `delay` seconds while the balancer notices readiness is 503: answers
+        say `Connection: close`, so it retires its pooled connections on an answer, never on
+        a close that could cross a request; idle connections stay open meanwhile."""
+        if self.draining or self.stopping:
+            return
+        self.draining = True
+        self.ctx.draining = True  # every answer says `Connection: close`
+        if self.health is not None:
+            self.health.show(DRAINING)
+        if self.slot is None:  # under a master, the master says it once for the host
+            error_log.info(drain_line(delay, self.health is not None))
+        self.loop.call_later(delay, self.begin_stop)
+
     def begin_stop(self) -> None:
         if self.stopping:
             return
         self.stopping = True
         self.ctx.draining = True
-        self.stop_deadline = time.monotonic() + self.config.graceful_timeout
+        # A worker replaced in a rolling reload: its successor serves, so the host stays
+        # ready, and its idle connections get the drain delay (see the module docstring).
+        retiring = self.slot is not None and self.slot.retiring
+        delay = self.config.drain_delay if retiring else 0.0
+        if self.health is not None and not retiring:
+            self.health.show(DRAINING)
+        if self.draining and self.slot is None:
+            error_log.info("drain over: stopping gracefully")
+        self.stop_deadline = time.monotonic() + delay + self.config.graceful_timeout
         for listener in self.listeners:
             listener.drain()  # take what the kernel already queued for us
             listener.close()
@@ -326,8 +386,7 @@ class Worker:
         # sending its next one): give each a moment to arrive, to be answered with
         # `Connection: close`, then close what is still idle. Replaced, not stopped, clients
         # go on, so a retiring worker waits longer.
-        retiring = self.slot is not None and self.slot.retiring
-        grace = min(1.0, self.config.keepalive_timeout) if retiring else _STOP_GRACE
+        grace = max(delay, min(1.0, self.config.keepalive_timeout)) if retiring else _STOP_GRACE
         self.loop.call_later(grace, self._close_idle)
         self._check_stopped()
 
