@@ -20,8 +20,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from tests.scaleout.hosts import HAS_HEALTH, HEALTH_PATH, ROOT, request, wait_until
 from tests.scaleout.hosts import PORT as HOST_PORT
+from tests.scaleout.hosts import ROOT, request, wait_until
 from tests.scaleout.netns import Bed
 
 DEPLOY = ROOT / "deploy"
@@ -197,9 +197,6 @@ class HAProxy(Balancer):
             plain = "    default-server check inter 1s fall 2 rise 2 pool-purge-delay 1s\n"
             proxied = "    # default-server check inter 1s fall 2 rise 2 pool-purge-delay 1s send-proxy-v2\n"
             replacements += [(plain, ""), (proxied, proxied.replace("# ", "", 1))]
-        if not HAS_HEALTH:
-            # Until this Rush has --health-path: check a route of the test app instead.
-            replacements.append((f"option httpchk GET {HEALTH_PATH}", "option httpchk GET /"))
         text = substitute((DEPLOY / "haproxy.cfg").read_text(), replacements)
         path = self.directory / "haproxy.cfg"
         path.write_text(text)

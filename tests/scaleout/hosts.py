@@ -17,10 +17,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import fields
 from pathlib import Path
 
-from rush.config import Config
 from tests.scaleout.netns import Bed, Machine, run_in
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -31,22 +29,12 @@ SECRET_KEY = "scale-out test bed: one key for every host"
 HEALTH_PATH = "/healthz"
 DRAIN_DELAY = 5  # seconds: > nginx's upstream keepalive_timeout (3 s), > HAProxy's detection
 
-_CONFIG_FIELDS = {f.name for f in fields(Config)}
-#: The health endpoint and the drain delay (issue #15's other half); the bed uses them once
-#: this Rush has them, and the scenarios that need them say so when it does not.
-HAS_HEALTH = "health_path" in _CONFIG_FIELDS
-HAS_DRAIN = "drain_delay" in _CONFIG_FIELDS
-
 
 def host_options(balancer_address: str) -> list[str]:
     """The Rush options of every host behind the balancer at `balancer_address`
     (docs/scaling.md): trust its X-Forwarded-* headers; health endpoint and drain delay."""
-    options = ["--forwarded-allow-ips", balancer_address]
-    if HAS_HEALTH:
-        options += ["--health-path", HEALTH_PATH]
-    if HAS_DRAIN:
-        options += ["--drain-delay", str(DRAIN_DELAY)]
-    return options
+    return ["--forwarded-allow-ips", balancer_address, "--health-path", HEALTH_PATH,
+            "--drain-delay", str(DRAIN_DELAY)]  # fmt: skip
 
 
 def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
@@ -246,7 +234,7 @@ class RushHost:
         if self.alive:
             self.workers()
             os.kill(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
-            if HAS_DRAIN and not wait_until(lambda: not self.alive, 0.5):
+            if not wait_until(lambda: not self.alive, 0.5):
                 os.kill(self.proc.pid, signal.SIGTERM)  # type: ignore[union-attr]
             try:
                 self.proc.wait(timeout)  # type: ignore[union-attr]

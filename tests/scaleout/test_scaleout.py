@@ -21,8 +21,6 @@ from tests.scaleout.balancers import Balancer, HAProxy, Nginx, which
 from tests.scaleout.figures import Figures
 from tests.scaleout.hosts import (
     DRAIN_DELAY,
-    HAS_DRAIN,
-    HAS_HEALTH,
     HEALTH_PATH,
     RushHost,
     wait_until,
@@ -36,10 +34,6 @@ pytestmark = [
     pytest.mark.skipif(_REASON is not None, reason=_REASON or ""),
 ]
 
-NEEDS_DRAIN = (
-    "needs Rush's --health-path and --drain-delay (the health/drain half of issue #15), "
-    "which this Rush does not have"
-)
 WARMUP = 300  # good answers before a scenario acts: every thread is running
 PROXIED_PORT, PROXIED_HOST_PORT = 81, 8001
 
@@ -178,17 +172,15 @@ def test_a_host_drained_by_sigterm_fails_nothing(ready_bed, hosts, figures: Figu
         load.wait_for(lambda t: ok(t) >= WARMUP, 15)
         victim.signal(signal.SIGTERM)
         termed = time.monotonic()
-        if HAS_HEALTH and HAS_DRAIN:
-            check_draining(victim)
-            if isinstance(balancer, HAProxy):
-                notes["out_in_s"] = round(balancer.wait_down(victim.name, DRAIN_DELAY), 1)
+        check_draining(victim)
+        if isinstance(balancer, HAProxy):
+            notes["out_in_s"] = round(balancer.wait_down(victim.name, DRAIN_DELAY), 1)
         assert victim.proc is not None
         victim.proc.wait(DRAIN_DELAY + 20)
         notes["exited_after_s"] = round(time.monotonic() - termed, 1)
         more_answers(load, 600)
         tally = load.stop()
     figures.add("5 drain (SIGTERM)", balancer.name, tally, **notes)
-    assert HAS_HEALTH and HAS_DRAIN, NEEDS_DRAIN
     assert tally.failures == [], tally.failures[:5]
     assert notes["exited_after_s"] >= DRAIN_DELAY  # type: ignore[operator]
 
@@ -243,7 +235,7 @@ def test_haproxy_send_proxy_gives_rush_the_client_address(bed, guard, workdir):
     main hosts and balancer, on ports of their own)."""
     proxied = []
     for machine in bed.hosts:
-        options = ["--proxy-protocol", *(["--health-path", HEALTH_PATH] if HAS_HEALTH else [])]
+        options = ["--proxy-protocol", "--health-path", HEALTH_PATH]
         host = RushHost(bed, machine, workdir / f"{machine.role}-proxy", options,
                         port=PROXIED_HOST_PORT, workers=1)  # fmt: skip
         guard.add(f"stop {host.name} (PROXY)", host.stop)
