@@ -1,7 +1,8 @@
 """Fixtures of the scale-out bed: the network, three Rush hosts, one balancer at a time.
 
-The network and the hosts live for the whole session; each balancer (nginx, then HAProxy)
-for its share of the scenarios; `ready_bed` puts back what a scenario broke (a killed host, a
+The network and the hosts live as long as the test module (so nothing of the bed outlives
+tests/scaleout in a full run); each balancer (nginx, then HAProxy) for its share of the
+scenarios; `ready_bed` puts back what a scenario broke (a killed host, a
 cut link) and waits until the balancer sends to all three hosts again. The figures of each
 scenario are kept by `figures`, printed in pytest's terminal summary and written to
 `scaleout-figures.json` and `.md` under pytest's base temporary directory.
@@ -26,7 +27,7 @@ from tests.scaleout.netns import OWNER, PREFIX, Bed, owner_alive, remove_stale, 
 READMIT_TIMEOUT = 20.0  # nginx retries a failed host after fail_timeout (5 s), on traffic
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def guard() -> Iterator[Guard]:
     guard = Guard()
     guard.arm()
@@ -34,7 +35,7 @@ def guard() -> Iterator[Guard]:
     guard.run()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def workdir(guard: Guard) -> Path:
     """Configs, logs and the hosts' app copies; removed at the end (whatever ends the run),
     and those of earlier runs that were killed before they could remove theirs."""
@@ -47,7 +48,7 @@ def workdir(guard: Guard) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def bed(guard: Guard, workdir: Path) -> Bed:
     reason = why_unusable()
     if reason:
@@ -59,7 +60,7 @@ def bed(guard: Guard, workdir: Path) -> Bed:
     return bed
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def hosts(bed: Bed, guard: Guard, workdir: Path) -> list[RushHost]:
     started = []
     for machine in bed.hosts:
