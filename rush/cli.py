@@ -119,9 +119,18 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         default=None,
         dest="forwarded_allow_ips",
-        help="comma-separated proxies whose X-Forwarded-For/-Proto and Forwarded headers are "
-        "believed: addresses, networks, `unix`, or `*` (default: none; env "
-        "RUSH_FORWARDED_ALLOW_IPS)",
+        help="comma-separated proxies whose X-Forwarded-For/-Proto (or, with --forwarded-header "
+        "forwarded, Forwarded) headers are believed: addresses, networks, `unix`, or `*` "
+        "(default: none; env RUSH_FORWARDED_ALLOW_IPS)",
+    )
+    parser.add_argument(
+        "--forwarded-header",
+        default=None,
+        dest="forwarded_header",
+        choices=["x-forwarded", "forwarded"],
+        help="which headers the trusted proxies set: X-Forwarded-For/-Proto or RFC 7239 "
+        "Forwarded; only that family is believed (default x-forwarded; env "
+        "RUSH_FORWARDED_HEADER)",
     )
     parser.add_argument(
         "--proxy-protocol",

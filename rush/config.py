@@ -15,6 +15,7 @@ from typing import Any
 
 from rush.exceptions import ConfigError
 from rush.protocol import Limits
+from rush.proxy import FORWARDED_HEADERS
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,10 @@ class Config:
     #: Proxies whose X-Forwarded-For/-Proto and Forwarded headers are believed: addresses,
     #: networks (10.0.0.0/8), `unix` for Unix socket peers, `*` for all. Default: none.
     forwarded_allow_ips: tuple[str, ...] = ()
+    #: Which headers those proxies set, and so which are believed (never both: a proxy passes a
+    #: client's own header of the other family through): `x-forwarded` (X-Forwarded-For and
+    #: X-Forwarded-Proto) or `forwarded` (RFC 7239).
+    forwarded_header: str = "x-forwarded"
     #: Expect a PROXY protocol v1 line (HAProxy) at the start of every connection.
     proxy_protocol: bool = False
     #: Development: restart workers when a source file of the app changes.
@@ -165,6 +170,11 @@ class Config:
                         f"forwarded_allow_ips: {entry!r} is not an address or network"
                     ) from None
         object.__setattr__(self, "forwarded_allow_ips", allowed)
+        if self.forwarded_header not in FORWARDED_HEADERS:
+            raise ConfigError(
+                f"forwarded_header: {self.forwarded_header!r} is not one of "
+                f"{', '.join(FORWARDED_HEADERS)}"
+            )
         self._validate_app_options()
 
     def _validate_health_path(self) -> None:

@@ -1,4 +1,4 @@
-"""Reverse proxies: believing X-Forwarded-For / X-Forwarded-Proto / Forwarded, from trusted peers.
+"""Reverse proxies: believing X-Forwarded-For / X-Forwarded-Proto or Forwarded, from trusted peers.
 
 A client can send these headers itself, so they are only used when the connection comes from a
 configured trusted proxy (`forwarded_allow_ips`; default: none). Then the server hands the app
@@ -8,7 +8,11 @@ Facts and strategy:
 - The address lists are read right to left (the nearest hop last); hops that are trusted
   proxies are skipped, and the first untrusted one is the client. If every hop is trusted the
   leftmost wins. So a forged hop a client prepends is never taken while a proxy appends.
-- `Forwarded` (RFC 7239) wins over the X-Forwarded-* pair when both are present.
+- One family of headers is believed, the one the proxy is configured to set
+  (`forwarded_header`): the X-Forwarded-* pair (the default: what nginx, HAProxy and most
+  balancers set) or RFC 7239 `Forwarded`. Never both: nginx and HAProxy append to
+  X-Forwarded-For but pass a client's own `Forwarded` through untouched, so believing it too
+  would let any client choose its address and scheme through a trusted proxy.
 - Nothing here runs unless trusted proxies are configured: the connection asks
   `forwarded_client` only when the worker gave it a ProxyTrust.
 """
@@ -22,12 +26,17 @@ _FORWARDED = b"forwarded"
 _XFF = b"x-forwarded-for"
 _XFP = b"x-forwarded-proto"
 _SCHEMES = ("http", "https")
+#: The values of `forwarded_header`: which header family the trusted proxies set.
+FORWARDED_HEADERS = ("x-forwarded", "forwarded")
 
 
 class ProxyTrust:
     """Which peers are trusted proxies: addresses, networks, `unix` (Unix socket peers), `*`."""
 
-    def __init__(self, allowed: Iterable[str]) -> None:
+    def __init__(self, allowed: Iterable[str], header: str = "x-forwarded") -> None:
+        if header not in FORWARDED_HEADERS:
+            raise ValueError(f"forwarded header {header!r} is not one of {FORWARDED_HEADERS}")
+        self.rfc7239 = header == "forwarded"  # believe `Forwarded`, not X-Forwarded-*
         self.everyone = False
         self.unix = False
         self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
@@ -70,28 +79,17 @@ def forwarded_client(
     """(client address, scheme) of a request from `peer`: what trusted proxies say, if any."""
     if not trust.trusts(peer):
         return peer, "http"
-    forwarded: list[bytes] = []
+    if trust.rfc7239:
+        return _from_forwarded(headers, peer, trust)
     xff: list[bytes] = []
     xfp: list[bytes] = []
     for name, value in headers:
         size = len(name)
-        if size == 9 and name.lower() == _FORWARDED:
-            forwarded.append(value)
-        elif size == 15 and name.lower() == _XFF:
+        if size == 15 and name.lower() == _XFF:
             xff.append(value)
         elif size == 17 and name.lower() == _XFP:
             xfp.append(value)
     address, scheme = peer, "http"
-    if forwarded:
-        hops = parse_forwarded(b",".join(forwarded).decode("latin-1"))
-        chosen = _choose([hop.get("for", "") for hop in hops], trust)
-        if chosen is not None:
-            hop = hops[chosen]
-            address = _strip_node(hop.get("for", "")) or peer
-            proto = hop.get("proto", "").lower()
-            if proto in _SCHEMES:
-                scheme = proto
-        return address, scheme
     if xff:
         addresses = [a.strip() for a in b",".join(xff).decode("latin-1").split(",")]
         chosen = _choose(addresses, trust)
@@ -102,6 +100,24 @@ def forwarded_client(
         proto = xfp[-1].decode("latin-1").rpartition(",")[2].strip().lower()
         if proto in _SCHEMES:
             scheme = proto
+    return address, scheme
+
+
+def _from_forwarded(
+    headers: list[tuple[bytes, bytes]], peer: str | None, trust: ProxyTrust
+) -> tuple[str | None, str]:
+    """(client address, scheme) from RFC 7239 `Forwarded` fields, for a trusted peer."""
+    forwarded = [value for name, value in headers if len(name) == 9 and name.lower() == _FORWARDED]
+    address, scheme = peer, "http"
+    if forwarded:
+        hops = parse_forwarded(b",".join(forwarded).decode("latin-1"))
+        chosen = _choose([hop.get("for", "") for hop in hops], trust)
+        if chosen is not None:
+            hop = hops[chosen]
+            address = _strip_node(hop.get("for", "")) or peer
+            proto = hop.get("proto", "").lower()
+            if proto in _SCHEMES:
+                scheme = proto
     return address, scheme
 
 

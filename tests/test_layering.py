@@ -66,7 +66,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.server.serve": ("rush.config", "rush.server"),
     "rush.server": (),
     "rush.proxy": (),
-    "rush.config": ("rush.exceptions", "rush.protocol"),
+    "rush.config": ("rush.exceptions", "rush.protocol", "rush.proxy"),
     "rush.cli": ("rush.app", "rush.config", "rush.exceptions", "rush.server", "rush.wsgihost"),
     # Any WSGI app as a Handler: framework level, no sockets (but `serve_wsgi()`, like `run()`).
     "rush.wsgihost": (

@@ -196,7 +196,11 @@ class Worker:
         self.loop = EventLoop()
         # Decided once here, so requests pay only for what is switched on.
         self.access = AccessLog(config.access_log_format) if config.access_log else None
-        trust = ProxyTrust(config.forwarded_allow_ips) if config.forwarded_allow_ips else None
+        trust = (
+            ProxyTrust(config.forwarded_allow_ips, config.forwarded_header)
+            if config.forwarded_allow_ips
+            else None
+        )
         self.ctx = ServerContext(
             self.loop,
             app,

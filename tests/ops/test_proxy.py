@@ -19,9 +19,9 @@ from tests.ops.conftest import ROOT, free_port, http_get, wait_until
 from tests.ops.load import Load, read_response
 
 
-def forwarded(peer, headers, allowed):
+def forwarded(peer, headers, allowed, header="x-forwarded"):
     raw = [(k.encode(), v.encode()) for k, v in headers]
-    return forwarded_client(raw, peer, ProxyTrust(allowed))
+    return forwarded_client(raw, peer, ProxyTrust(allowed, header))
 
 
 @pytest.mark.parametrize(
@@ -58,22 +58,18 @@ def forwarded(peer, headers, allowed):
             ["10.0.0.0/8"],
             ("10.1.1.1", "http"),
         ),
-        # RFC 7239 Forwarded wins over X-Forwarded-For; quoted IPv6 with a port.
+        # A client's own Forwarded field, passed through by a proxy that sets X-Forwarded-*
+        # (nginx and HAProxy do not touch it), is not believed: it would choose any address.
         (
             "10.0.0.2",
             [
-                ("Forwarded", 'for="[2001:db8::1]:4711";proto=https'),
+                ("Forwarded", "for=203.0.113.66;proto=https"),
                 ("X-Forwarded-For", "203.0.113.7"),
             ],
             ["10.0.0.2"],
-            ("2001:db8::1", "https"),
+            ("203.0.113.7", "http"),
         ),
-        (
-            "10.0.0.2",
-            [("Forwarded", "for=6.6.6.6, for=192.0.2.60;proto=https;by=10.0.0.2")],
-            ["10.0.0.2"],
-            ("192.0.2.60", "https"),
-        ),
+        ("10.0.0.2", [("Forwarded", "for=203.0.113.66;proto=https")], ["*"], ("10.0.0.2", "http")),
         # Junk in X-Forwarded-Proto is ignored.
         ("10.0.0.2", [("X-Forwarded-Proto", "gopher")], ["*"], ("10.0.0.2", "http")),
         # Unix socket peers (remote_addr None) are trusted only with `unix`.
@@ -84,6 +80,35 @@ def forwarded(peer, headers, allowed):
 )
 def test_forwarded_headers_are_believed_only_from_trusted_proxies(peer, headers, allowed, expected):
     assert forwarded(peer, headers, allowed) == expected
+
+
+@pytest.mark.parametrize(
+    ("headers", "expected"),
+    [
+        # Quoted IPv6 with a port; the client's own X-Forwarded-* are not believed.
+        (
+            [
+                ("Forwarded", 'for="[2001:db8::1]:4711";proto=https'),
+                ("X-Forwarded-For", "203.0.113.7"),
+            ],
+            ("2001:db8::1", "https"),
+        ),
+        (
+            [("Forwarded", "for=6.6.6.6, for=192.0.2.60;proto=https;by=10.0.0.2")],
+            ("192.0.2.60", "https"),
+        ),
+        ([("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")], ("10.0.0.2", "http")),
+    ],
+)
+def test_rfc7239_forwarded_is_believed_when_the_proxy_sets_it(headers, expected):
+    assert forwarded("10.0.0.2", headers, ["10.0.0.2"], "forwarded") == expected
+
+
+def test_forwarded_header_is_validated():
+    with pytest.raises(ConfigError, match="forwarded_header"):
+        Config.from_sources({"forwarded_header": "both"}, {})
+    config = Config.from_sources({}, {"RUSH_FORWARDED_HEADER": "forwarded"})
+    assert config.forwarded_header == "forwarded"
 
 
 def test_parse_forwarded_keeps_quoted_separators():
@@ -113,6 +138,14 @@ def test_x_forwarded_for_from_a_trusted_and_an_untrusted_peer(rush):
     trusting = rush("--bind", "127.0.0.1:0", "--workers", "1", "--forwarded-allow-ips", "127.0.0.1")
     assert whoami(trusting.address, spoof) == {"remote_addr": "203.0.113.7", "scheme": "https"}
     assert whoami(trusting.address) == {"remote_addr": "127.0.0.1", "scheme": "http"}
+    forged = [("Forwarded", "for=203.0.113.66;proto=https")]
+    assert whoami(trusting.address, forged) == {"remote_addr": "127.0.0.1", "scheme": "http"}
+    rfc7239 = rush(
+        "--bind", "127.0.0.1:0", "--workers", "1", "--forwarded-allow-ips", "127.0.0.1",
+        "--forwarded-header", "forwarded",
+    )  # fmt: skip
+    assert whoami(rfc7239.address, forged) == {"remote_addr": "203.0.113.66", "scheme": "https"}
+    assert whoami(rfc7239.address, spoof) == {"remote_addr": "127.0.0.1", "scheme": "http"}
 
 
 def test_proxy_protocol_v1_and_v2(rush):
