@@ -244,8 +244,11 @@ def test_the_pure_twin_is_the_documented_function() -> None:
 
 
 def selected(env: dict[str, str]) -> str:
-    """heads.IMPLEMENTATION, in a fresh process."""
-    code = "from rush.protocol import heads; print(heads.IMPLEMENTATION)"
+    """heads.IMPLEMENTATION and whether RequestParser uses a fast path, in a fresh process."""
+    code = (
+        "from rush.protocol import heads, parser; "
+        "print(heads.IMPLEMENTATION, parser.PLAIN_HEADS is not None)"
+    )
     clean = {k: v for k, v in os.environ.items() if k != "RUSH_NO_EXTENSIONS"}
     run = subprocess.run(
         [sys.executable, "-c", code],
@@ -259,10 +262,10 @@ def selected(env: dict[str, str]) -> str:
 
 
 def test_rush_no_extensions_selects_the_pure_path() -> None:
-    assert selected({"RUSH_NO_EXTENSIONS": "1"}) == "pure Python"
+    assert selected({"RUSH_NO_EXTENSIONS": "1"}) == "pure Python False"
 
 
 @pytest.mark.skipif(C_PARSE_HEADS is None, reason="the C accelerator is not built")
 def test_the_c_accelerator_is_selected_by_default() -> None:
-    assert selected({}) == "C accelerator"
-    assert selected({"RUSH_NO_EXTENSIONS": "0"}) == "C accelerator"
+    assert selected({}) == "C accelerator True"
+    assert selected({"RUSH_NO_EXTENSIONS": "0"}) == "C accelerator True"
