@@ -190,7 +190,7 @@ class Outcome:
 
 
 def feed_pieces(
-    pieces: Sequence[bytes], limits: Limits | None = None, path: str | None = None
+    pieces: Sequence[bytes | memoryview], limits: Limits | None = None, path: str | None = None
 ) -> Outcome:
     """Feed `pieces` one `feed()` call each, the way a connection would, and record the outcome.
 
