@@ -20,7 +20,8 @@ Facts and strategy:
   with `keep-alive`. It stops after a request that is not kept alive.
 - Two implementations, one behaviour: the C accelerator `rush.protocol._heads` and
   `python_parse_heads` below; a differential fuzzer holds them (and llhttp) to it. The C one is
-  used unless `RUSH_NO_EXTENSIONS=1` is set or it is not built (DESIGN.md, hot-path rule 8).
+  used unless it is not built or `RUSH_NO_EXTENSIONS` is set to anything but "" or "0"
+  (DESIGN.md, hot-path rule 8).
 """
 
 from __future__ import annotations

@@ -235,16 +235,16 @@ class RequestParser:
         started: list[RequestMessage] = []
         self._started = started
         plain = self._plain_heads
-        if plain is not None and not self.in_head:
+        if plain is not None:  # PERF: llhttp alone pays this one test (~100 instructions)
             last = self._message
-            if last is None or (last.complete and last.keep_alive):
+            if not self.in_head and (last is None or (last.complete and last.keep_alive)):
                 consumed = self._feed_plain(plain, data)
                 if consumed:
                     if consumed == len(data):
                         return started
                     data = data[consumed:]
-        if self._llhttp_behind:
-            self._catch_up()
+            if self._llhttp_behind:
+                self._catch_up()
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
         open_message = self._message
