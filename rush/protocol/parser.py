@@ -273,7 +273,12 @@ class RequestParser:
 
     def _feed_plain(self, plain: ParseHeads, data: bytes | memoryview) -> int:
         """Take the complete plain requests at the start of `data` (at a message boundary);
-        how many bytes they were."""
+        how many bytes they were.
+
+        The messages are built here, not in C: that costs about 3.1k instructions a request
+        (bench/micro.py params: 51.3k, 48.2k with construction skipped), but a C builder
+        would have to know RequestMessage's slot layout and give a second result shape.
+        """
         heads, consumed = plain(
             data, self._max_target, self._max_header_bytes, self._max_header_count, self._max_body
         )
