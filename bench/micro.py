@@ -32,6 +32,7 @@ from harness.workloads import BROWSER_FIELDS  # noqa: E402
 
 from examples.app import app  # noqa: E402
 from rush.protocol import Limits  # noqa: E402
+from rush.protocol.heads import IMPLEMENTATION  # noqa: E402
 from rush.server.connection import Connection, ServerContext  # noqa: E402
 from rush.server.loop import EventLoop  # noqa: E402
 
@@ -154,6 +155,7 @@ def main() -> None:
         if shutil.which("valgrind") is None:
             raise SystemExit("--instructions needs valgrind (apt-get install valgrind)")
         os.environ.setdefault("PYTHONHASHSEED", "0")  # the same dict layouts in both runs
+        print(f"request heads: {IMPLEMENTATION}")
         print(f"{'workload':<12}{'instructions/request':>22}")
         for name in args.workloads:
             print(f"{name:<12}{instructions(name):>22,.0f}")
@@ -165,6 +167,7 @@ def main() -> None:
         cProfile.runctx("run('params', 2.0)", globals(), locals(), "/tmp/rush-micro.prof")
         pstats.Stats("/tmp/rush-micro.prof").sort_stats("tottime").print_stats(15)
         return
+    print(f"request heads: {IMPLEMENTATION}")
     print(f"{'workload':<12}{'requests/s':>14}")
     for name in args.workloads:
         print(f"{name:<12}{run(name, args.seconds):>14,.0f}")

@@ -156,6 +156,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
 # Outside rush, the protocol layer may use only httptools and the standard library, and never
 # anything that does I/O.
 PROTOCOL_FORBIDDEN_STDLIB = ("socket", "select", "os", "logging", "time")
+# Exceptions, each for one reason: heads reads RUSH_NO_EXTENSIONS once, at import (DESIGN.md,
+# hot-path rule 8), to choose its implementation; it does no I/O.
+PROTOCOL_STDLIB_EXCEPTIONS = {"rush.protocol.heads": ("os",)}
 
 
 def imports_of(path: Path) -> list[tuple[str, list[str]]]:
@@ -197,7 +200,12 @@ def test_module_imports_only_what_its_layer_allows(path: Path) -> None:
                 f"{name} must not import {imported} (allowed: {', '.join(allowed) or 'none'})"
             )
     if name.startswith("rush.protocol"):
-        bad = [i for i, _ in imports_of(path) if i.split(".")[0] in PROTOCOL_FORBIDDEN_STDLIB]
+        excepted = PROTOCOL_STDLIB_EXCEPTIONS.get(name, ())
+        bad = [
+            i
+            for i, _ in imports_of(path)
+            if i.split(".")[0] in PROTOCOL_FORBIDDEN_STDLIB and i not in excepted
+        ]
         assert not bad, f"{name} is sans-IO and must not import {bad}"
 
 

@@ -23,6 +23,11 @@ Facts and strategy:
   of an upgrade request; the parser restarts it on the rest of the bytes, and for a request
   with a body first tells it the framing, so it still decodes that body.
 - A ProtocolError leaves the parser dead: after a framing error nothing more can be trusted.
+- Fast path (rush.protocol.heads): at a message boundary, the complete *plain* requests at the
+  start of a read are parsed in one call and skip llhttp; it stops before anything else, and
+  llhttp takes the rest as if it had read them itself. llhttp must refuse data after a
+  request that closes the connection, so before it reads more after one it has not seen, it
+  is given a made-up closing head (see _catch_up).
 """
 
 from __future__ import annotations
@@ -32,6 +37,7 @@ from typing import Protocol
 import httptools
 
 from rush.protocol.errors import ProtocolError
+from rush.protocol.heads import IMPLEMENTATION, ParseHeads, parse_heads
 from rush.protocol.limits import Limits
 
 
@@ -53,6 +59,12 @@ class BodySink(Protocol):
 #: whether the answer needs the body at all: not for a missing route).
 BodyPlan = tuple[int, "BodySink | None", bool]
 
+
+#: The fast path a new RequestParser uses: the C accelerator where it is built and not turned
+#: off; else none, llhttp alone (the pure-Python twin is slower than llhttp: bench/feed.py).
+PLAIN_HEADS: ParseHeads | None = parse_heads if IMPLEMENTATION == "C accelerator" else None
+# A head llhttp ends in its "closed" state with, where the fast path ended the connection.
+_CLOSING_HEAD = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
 _SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
 _OWS = (b" ", b"\t")
@@ -160,6 +172,8 @@ class RequestParser:
 
     __slots__ = (
         "_parser",
+        "_plain_heads",
+        "_llhttp_behind",
         "_synthetic",
         "_max_target",
         "_max_header_bytes",
@@ -183,6 +197,8 @@ class RequestParser:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self._parser = httptools.HttpRequestParser(self)
+        self._plain_heads = PLAIN_HEADS  # read now: the tests run each fast path (and none)
+        self._llhttp_behind = False  # the fast path took a closing request llhttp has not seen
         self._synthetic = False  # llhttp is reading a head we made up (see _restart)
         limits = limits or Limits()
         # PERF: the limits as plain ints on the parser: one attribute lookup each in callbacks.
@@ -218,6 +234,17 @@ class RequestParser:
             return []
         started: list[RequestMessage] = []
         self._started = started
+        plain = self._plain_heads
+        if plain is not None:  # PERF: llhttp alone pays this one test (~100 instructions)
+            last = self._message
+            if not self.in_head and (last is None or (last.complete and last.keep_alive)):
+                consumed = self._feed_plain(plain, data)
+                if consumed:
+                    if consumed == len(data):
+                        return started
+                    data = data[consumed:]
+            if self._llhttp_behind:
+                self._catch_up()
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
         open_message = self._message
@@ -243,6 +270,44 @@ class RequestParser:
             error.completed = completed
             raise error from None
         return started
+
+    def _feed_plain(self, plain: ParseHeads, data: bytes | memoryview) -> int:
+        """Take the complete plain requests at the start of `data` (at a message boundary);
+        how many bytes they were.
+
+        The messages are built here, not in C: that costs about 3.1k instructions a request
+        (bench/micro.py params: 51.3k, 48.2k with construction skipped), but a C builder
+        would have to know RequestMessage's slot layout and give a second result shape.
+        """
+        heads, consumed = plain(
+            data, self._max_target, self._max_header_bytes, self._max_header_count, self._max_body
+        )
+        if not heads:
+            return 0
+        started = self._started
+        for method, target, version, headers, keep_alive, length, body in heads:
+            message = RequestMessage(method, target, version, headers, keep_alive)
+            message.complete = True
+            if length is not None:
+                message.content_length = length
+                if length:
+                    message.body_parts = [body]
+                    message.body_size = length
+                    message.body_limit = self._max_body
+                    self.with_body.append(message)
+            started.append(message)
+        self.begun += len(heads)
+        last = self._message = started[-1]
+        if not last.keep_alive:
+            self._llhttp_behind = True
+        return consumed
+
+    def _catch_up(self) -> None:
+        """Put llhttp where it would be had it read the closing request the fast path took:
+        in its closed state, which refuses any more data but blank lines."""
+        self._llhttp_behind = False
+        self._synthetic = True
+        self._parser.feed_data(_CLOSING_HEAD)
 
     def _feed_after_upgrade(
         self, data: bytes | memoryview, upgrade: httptools.HttpParserUpgrade

@@ -11,15 +11,47 @@ from __future__ import annotations
 import json
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 from hypothesis import strategies as st
 
-from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
+from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser, parser
+from rush.protocol.heads import ParseHeads, python_parse_heads
 
 CORPUS = Path(__file__).parent / "corpus"
+
+# -- fast paths ----------------------------------------------------------------------------
+
+
+def _compiled() -> ParseHeads | None:
+    try:
+        from rush.protocol._heads import parse_heads
+    except ImportError:
+        return None
+    return parse_heads
+
+
+#: Every way a RequestParser can run: llhttp alone, or behind a plain-request fast path
+#: (rush.protocol.heads): the pure-Python twin, and the C accelerator where it is built.
+FAST_PATHS: dict[str, ParseHeads | None] = {"llhttp": None, "python": python_parse_heads}
+C_PARSE_HEADS = _compiled()
+if C_PARSE_HEADS is not None:
+    FAST_PATHS["C"] = C_PARSE_HEADS
+
+
+@contextmanager
+def fast_path(name: str) -> Iterator[None]:
+    """RequestParsers made inside use the fast path `name` (a key of FAST_PATHS)."""
+    saved = parser.PLAIN_HEADS
+    parser.PLAIN_HEADS = FAST_PATHS[name]
+    try:
+        yield
+    finally:
+        parser.PLAIN_HEADS = saved
+
 
 # -- corpus files --------------------------------------------------------------------------
 
@@ -157,9 +189,18 @@ class Outcome:
     status: int | None
 
 
-def feed_pieces(pieces: Sequence[bytes], limits: Limits | None = None) -> Outcome:
-    """Feed `pieces` one `feed()` call each, the way a connection would, and record the outcome."""
-    parser = RequestParser(limits)
+def feed_pieces(
+    pieces: Sequence[bytes | memoryview], limits: Limits | None = None, path: str | None = None
+) -> Outcome:
+    """Feed `pieces` one `feed()` call each, the way a connection would, and record the outcome.
+
+    `path`: the fast path to use (a key of FAST_PATHS); by default the one in force.
+    """
+    if path is None:
+        parser = RequestParser(limits)
+    else:
+        with fast_path(path):
+            parser = RequestParser(limits)
     answered: list[RequestMessage] = []
     pending: list[RequestMessage] = []
     status = None

@@ -23,6 +23,8 @@ from tests.protocol.support import (
     wire,
 )
 
+pytestmark = pytest.mark.usefixtures("each_fast_path")  # llhttp alone, and each fast path
+
 VALID = load_cases("valid")
 INVALID = load_cases("invalid")
 ALL = VALID + INVALID

@@ -9,6 +9,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,8 @@ from tests.protocol.support import (
     mutated_streams,
     split_at,
 )
+
+pytestmark = pytest.mark.usefixtures("each_fast_path")  # llhttp alone, and each fast path
 
 # derandomize: the same examples on every run, so a red test is a parser change, not luck.
 FUZZ = settings(

@@ -9,6 +9,8 @@ import pytest
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
 from tests.protocol.support import bytewise, feed_pieces, linewise, whole
 
+pytestmark = pytest.mark.usefixtures("each_fast_path")  # llhttp alone, and each fast path
+
 HOST = b"Host: example.com\r\n"
 SPLITS = {"whole": whole, "bytewise": bytewise, "linewise": linewise}
 

@@ -33,8 +33,14 @@ def rush_command(app: str, *args: str) -> list[str]:
     return [sys.executable, "-m", "rush", app, *args]
 
 
+# Kept for the server: which request-head parser runs (tests/test_pure_path.py sets it).
+PASSED_THROUGH = ("RUSH_NO_EXTENSIONS",)
+
+
 def rush_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSH_")}
+    """The test process's environment without its RUSH_* configuration (each test sets its
+    own), but with PASSED_THROUGH."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RUSH_") or k in PASSED_THROUGH}
     env["PYTHONUNBUFFERED"] = "1"
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     return env

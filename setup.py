@@ -1,0 +1,14 @@
+"""The optional C accelerator of rush.protocol.heads; all other metadata is in pyproject.toml.
+
+`optional=True`: where there is no C compiler or no Python headers the build of the
+extension fails with a warning and Rush installs with its pure-Python twin (DESIGN.md,
+hot-path rule 8).
+"""
+
+from setuptools import Extension, setup
+
+setup(
+    ext_modules=[
+        Extension("rush.protocol._heads", ["rush/protocol/_heads.c"], optional=True),
+    ],
+)
