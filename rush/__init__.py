@@ -15,9 +15,8 @@ from rush.exceptions import ConfigError, HTTPError, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, jsonify, make_response, redirect
 from rush.routing import BuildError
+from rush.version import __version__ as __version__
 from rush.wsgihost import serve_wsgi
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Blueprint",

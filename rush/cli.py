@@ -11,6 +11,7 @@ import importlib
 import inspect
 import logging
 import os
+import platform
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +19,17 @@ from typing import Any
 from rush.app import Rush
 from rush.config import DEFAULTS, INTERFACES, Config, parse_listen
 from rush.exceptions import ConfigError, RouteError
+from rush.protocol.heads import IMPLEMENTATION as HEADS_IMPLEMENTATION
+from rush.version import __version__
 from rush.wsgihost import WSGIHost
+
+
+def version_text() -> str:
+    """What `rush --version` prints and the startup log says once: the version, and whether
+    the compiled accelerators run or their pure-Python twins (RUSH_NO_EXTENSIONS=1, or no
+    compiler at install time)."""
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"rush {__version__} (request heads: {HEADS_IMPLEMENTATION}; {python})"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -32,6 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
         "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
         "log files; USR2 to a worker prints its stack.",
     )
+    parser.add_argument("--version", action="version", version=version_text())
     parser.add_argument(
         "app",
         help="the app to serve, as module:attribute (e.g. examples.app:app, mysite.wsgi:"
@@ -378,6 +390,7 @@ def run_app(app: Any, config: Config, spec: str | None = None) -> int:
     from rush.server.serve import serve
 
     configure_logging(config)
+    logging.getLogger("rush.error").info("%s", version_text())
     loader, root = app_loader(spec, config) if spec else (None, None)
     if config.debug and isinstance(app, Rush):
         app.debug = True

@@ -66,8 +66,17 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.server.serve": ("rush.config", "rush.server"),
     "rush.server": (),
     "rush.proxy": (),
+    "rush.version": (),
     "rush.config": ("rush.exceptions", "rush.protocol", "rush.proxy"),
-    "rush.cli": ("rush.app", "rush.config", "rush.exceptions", "rush.server", "rush.wsgihost"),
+    "rush.cli": (
+        "rush.app",
+        "rush.config",
+        "rush.exceptions",
+        "rush.protocol",
+        "rush.server",
+        "rush.version",
+        "rush.wsgihost",
+    ),
     # Any WSGI app as a Handler: framework level, no sockets (but `serve_wsgi()`, like `run()`).
     "rush.wsgihost": (
         "rush.bodies",

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.server.conftest import run_rush
@@ -118,3 +122,29 @@ def test_an_app_logging_at_import_time_is_formatted_like_the_server(rush_server)
     come out with the server's format, not bare through logging.lastResort."""
     server = rush_server(app="tests.apps.importlog:app")
     assert "[WARNING] IMPORT-TIME-WARNING from the app module" in server.log
+
+
+def test_version_says_which_implementation_runs():
+    from rush import __version__
+    from rush.protocol.heads import IMPLEMENTATION
+
+    result = subprocess.run(
+        [sys.executable, "-m", "rush", "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith(f"rush {__version__} (request heads: {IMPLEMENTATION}; ")
+    pure = subprocess.run(
+        [sys.executable, "-m", "rush", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "RUSH_NO_EXTENSIONS": "1"},
+    )
+    assert "(request heads: pure Python; " in pure.stdout
+
+
+def test_the_startup_log_says_the_version_and_implementation_once(rush_server):
+    from rush.cli import version_text
+
+    server = rush_server(app="tests.apps.basic:app", workers=2)
+    assert server.log.count(version_text()) == 1
