@@ -36,7 +36,14 @@ from rush.protocol.writer import (
     check_status,
 )
 from rush.request import Request, decode_path
-from rush.response import HTML_LINE, JSON_LINE, Response, dump_json, response_from
+from rush.response import (
+    HTML_LINE,
+    JSON_LINE,
+    Response,
+    dump_json,
+    field_lines,
+    response_from,
+)
 from rush.routing import Route, Router
 from rush.scaffold import Handler, Scaffold
 from rush.serving import Serving
@@ -304,15 +311,21 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             request.scheme = scheme
         try:
             rv = self._run_before_hooks(request) if self.before_request_funcs else None
-            if rv is None:  # no hook answered: route and call the handler
+            if rv is not None:  # a hook answered
+                answer = self._finish(request, rv, 200)
+            else:
                 found = self.router.match(request.method, request.path)
                 if found is None:
                     found = self._match_fallback(request)
-                route, args = found
-                request.route = route
-                request.view_args = args
-                rv = route.endpoint(request, **args) if args else route.endpoint(request)
-            answer = self._finish(request, rv, 200)
+                if found is not None:
+                    route, args = found
+                    request.route = route
+                    request.view_args = args
+                    rv = route.endpoint(request, **args) if args else route.endpoint(request)
+                    answer = self._finish(request, rv, 200)
+                else:
+                    # PERF: a 404 is answered, not raised and caught (bench/micro.py notfound)
+                    answer = self._answer_error(request, HTTPError(404))
         except HTTPError as error:
             answer = self._answer_error(request, error)
         except Exception as error:
@@ -348,9 +361,9 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
 
     # -- the miss path -------------------------------------------------------------------
 
-    def _match_fallback(self, request: Request) -> tuple[Route, dict[str, Any]]:
+    def _match_fallback(self, request: Request) -> tuple[Route, dict[str, Any]] | None:
         """HEAD via GET, the trailing slash (a 308 from `/x` to `/x/`, or a route with
-        `strict_slashes=False`), automatic OPTIONS, then 405 with Allow, else 404."""
+        `strict_slashes=False`), automatic OPTIONS, then 405 with Allow, else None: 404."""
         router = self.router
         if request.method == "HEAD":
             found = router.match("GET", request.path)
@@ -366,7 +379,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                     raise HTTPError(308, headers={"Location": _slash_location(request)})
         allowed = router.allowed_methods(request.path)
         if not allowed:
-            raise HTTPError(404)
+            return None
         if "GET" in allowed:
             allowed.add("HEAD")
         allowed.add("OPTIONS")
@@ -396,6 +409,17 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 kind = type(body)
                 if not 100 <= code <= 599:
                     check_status(code)  # raises: never sent
+            elif kind is tuple and len(rv) == 3 and type(rv[1]) is int and type(rv[2]) is dict:
+                body, code, headers = rv  # `return data, 200, {"Content-Type": ...}`
+                kind = type(body)
+                if kind is str or kind is bytes or kind is dict or kind is list:
+                    if not 100 <= code <= 599:
+                        check_status(code)  # raises: never sent
+                    if kind is str:
+                        return code, field_lines(headers, HTML_LINE), body.encode()
+                    if kind is bytes:
+                        return code, field_lines(headers, HTML_LINE), body
+                    return code, field_lines(headers, JSON_LINE), dump_json(body)
             elif kind is FileResponse:
                 return rv.answer_for(request)  # type: ignore[no-any-return]
             if kind is str:

@@ -82,6 +82,26 @@ def content_type_line(value: str | None) -> bytes:
     return line
 
 
+def field_lines(headers: dict[Any, Any], default_type: bytes) -> bytes:
+    """The header lines `Response(body, status, headers).answer()` sends for a handler's
+    header dict, without building the Response: its Content-Type (the first, in any case) in
+    place of `default_type`, the framing fields dropped, the rest checked by encode_fields.
+    Values are made str as Headers.add makes them."""
+    content_type = None
+    fields = []
+    for name, value in headers.items():
+        if type(value) is not str:
+            value = str(value)
+        lower = name.lower() if type(name) is str else name
+        if lower == "content-type":
+            if content_type is None:
+                content_type = value
+        elif lower not in _FRAMING:
+            fields.append((name, value))
+    lines = default_type if content_type is None else content_type_line(content_type)
+    return lines + encode_fields(fields) if fields else lines
+
+
 Body = str | bytes | dict | list | Iterable[bytes] | Iterable[str] | None
 
 
