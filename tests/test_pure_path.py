@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import rush_env
+from tests.support.process import rush_env
 
 ROOT = Path(__file__).resolve().parent.parent
 

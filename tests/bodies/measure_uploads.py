@@ -15,8 +15,9 @@ import tempfile
 import time
 
 from rush.multipart import encode_multipart
-from tests.server.client import Reader, connect, request
-from tests.server.conftest import RushServer, rss_kb
+from tests.support.client import Reader, connect, request
+from tests.support.process import RushServer
+from tests.support.procfs import rss_kb
 
 MIB = 1024 * 1024
 

@@ -21,8 +21,10 @@ from collections.abc import Iterator
 import pytest
 
 from rush.multipart import encode_multipart, quote_filename_star
-from tests.server.client import Reader, connect, exchange, request
-from tests.server.conftest import RushServer, rss_kb, status_kb, wait_until
+from tests.support.client import Reader, connect, exchange, request
+from tests.support.polling import wait_until
+from tests.support.process import RushServer
+from tests.support.procfs import rss_kb, status_kb
 
 APP = "tests.bodies.app:app"
 MIB = 1024 * 1024

@@ -20,9 +20,10 @@ import time
 
 import pytest
 
-from tests.hardening.conftest import Probe, nofile_limit, raise_own_nofile
-from tests.server.client import connect, request
-from tests.server.conftest import open_fds, rss_kb, wait_until
+from tests.hardening.servers import Probe, raise_own_nofile
+from tests.support.client import connect, request
+from tests.support.polling import wait_until
+from tests.support.procfs import nofile_limit, open_fds, rss_kb
 
 GET = request("GET", "/")
 

@@ -17,7 +17,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tests.hardening.conftest import start
+from tests.hardening.servers import start
 
 SECRET = b"TOP SECRET hardening"
 INSIDE = {"a.txt": b"file a\n", "sub/b.txt": b"file b\n"}

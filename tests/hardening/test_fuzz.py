@@ -36,7 +36,7 @@ from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
 from tests.hardening.app import app
 from tests.hardening.grammar import Req, hostile_streams, streams
-from tests.protocol.support import Outcome, feed_pieces, load_cases, mutated_streams, split_at
+from tests.support.protocol import Outcome, feed_pieces, load_cases, mutated_streams, split_at
 
 EXAMPLES = int(os.environ.get("RUSH_FUZZ_EXAMPLES", "200"))
 LONG = "RUSH_FUZZ_EXAMPLES" in os.environ

@@ -14,9 +14,10 @@ import time
 
 import pytest
 
-from tests.hardening.conftest import Probe
-from tests.server.client import connect, request
-from tests.server.conftest import open_fds, rss_kb, wait_until
+from tests.hardening.servers import Probe
+from tests.support.client import connect, request
+from tests.support.polling import wait_until
+from tests.support.procfs import open_fds, rss_kb
 
 pytestmark = pytest.mark.slow
 
@@ -29,7 +30,7 @@ P99_MS = 50.0
 
 @pytest.fixture(scope="module")
 def server():
-    from tests.hardening.conftest import start
+    from tests.hardening.servers import start
 
     shared = start("tests.hardening.app:app", *TIMEOUTS)
     yield shared

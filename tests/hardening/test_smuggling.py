@@ -18,9 +18,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.hardening.conftest import HardServer, start
-from tests.protocol.support import Case, load_cases, random_split
-from tests.server.client import Reader, ServerClosed, connect, request, wait_closed
+from tests.hardening.servers import HardServer, start
+from tests.support.client import Reader, ServerClosed, connect, request, wait_closed
+from tests.support.protocol import Case, load_cases, random_split
 
 INVALID = load_cases("invalid")
 VALID = load_cases("valid")

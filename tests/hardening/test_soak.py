@@ -21,7 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import ROOT, open_fds, rss_kb, rush_env, wait_until
+from tests.support.polling import wait_until
+from tests.support.process import ROOT, rush_env
+from tests.support.procfs import open_fds, rss_kb
 
 pytestmark = pytest.mark.slow
 

@@ -19,7 +19,8 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.server.conftest import ROOT, RushServer, wait_until
+from tests.support.polling import wait_until
+from tests.support.process import ROOT, RushServer
 
 EXAMPLE = ROOT / "examples" / "notes"
 PACKAGE = "notes_copy"

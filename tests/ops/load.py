@@ -18,11 +18,9 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from tests.support.client import NoResponse, read_response
+
 TIMEOUT = 10.0
-
-
-class NoResponse(Exception):
-    """The connection ended before the first byte of a response."""
 
 
 @dataclass
@@ -49,31 +47,6 @@ class Tally:
             f"{self.retried} retried; bodies {dict(self.bodies.most_common(6))}; "
             f"first failures {self.failures[:5]}"
         )
-
-
-def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
-    buffer = b""
-    while b"\r\n\r\n" not in buffer:
-        chunk = sock.recv(65536)
-        if not chunk:
-            if not buffer:
-                raise NoResponse("closed before the response")
-            raise ConnectionError(f"closed inside the head: {buffer[:80]!r}")
-        buffer += chunk
-    head, _, body = buffer.partition(b"\r\n\r\n")
-    lines = head.decode("latin-1").split("\r\n")
-    status = int(lines[0].split(" ", 2)[1])
-    headers = {}
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        headers[name.strip().lower()] = value.strip()
-    length = int(headers.get("content-length", "0"))
-    while len(body) < length:
-        chunk = sock.recv(65536)
-        if not chunk:
-            raise ConnectionError("closed inside the body")
-        body += chunk
-    return status, headers, body[:length]
 
 
 class Load:

@@ -20,14 +20,17 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from tests.ops.conftest import Rush, wait_until  # noqa: E402
 from tests.ops.load import Load  # noqa: E402
+from tests.support.polling import wait_until  # noqa: E402
+from tests.support.process import RushServer  # noqa: E402
+
+OPS_APP = "tests.ops.apps.opsapp:app"
 
 
 def measure(operation: str, count: int, keepalive: bool | None, extra: list[str]) -> None:
-    server = Rush("--bind", "127.0.0.1:0", "--workers", "2", *extra)
+    server = RushServer(OPS_APP, "--bind", "127.0.0.1:0", "--workers", "2", *extra)
     try:
-        server.wait_ready(2)
+        server.wait_ready(2, answers=True)
         with Load(server.address, threads=6, keepalive=keepalive) as load:
             wait_until(lambda: load.total().ok > 300, 10)
             for _ in range(count if operation != "term" else 1):

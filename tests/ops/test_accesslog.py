@@ -13,7 +13,8 @@ import pytest
 from rush.exceptions import ConfigError
 from rush.protocol.parser import RequestMessage
 from rush.server.accesslog import AccessLog
-from tests.ops.conftest import http_get, wait_until
+from tests.support.client import http_get
+from tests.support.polling import wait_until
 
 ANSWER = b"HTTP/1.1 404 Not Found\r\nContent-Length: 5\r\n\r\nnope!"
 # What the connection hands the log for ANSWER: status, bytes sent, body bytes sent.

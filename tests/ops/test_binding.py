@@ -10,8 +10,9 @@ import socket
 import stat
 import sys
 
-from tests.ops.conftest import http_get, wait_until
 from tests.ops.load import Load
+from tests.support.client import http_get
+from tests.support.polling import wait_until
 
 
 def test_a_unix_socket_is_shared_by_the_workers_and_removed_at_exit(rush, tmp_path):

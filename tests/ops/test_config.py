@@ -11,7 +11,7 @@ import pytest
 
 from rush.config import Config, parse_listen
 from rush.exceptions import ConfigError
-from tests.ops.conftest import ROOT
+from tests.support.process import ROOT
 
 
 def test_help_lists_every_option_with_its_default():

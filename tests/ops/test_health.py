@@ -18,8 +18,10 @@ from rush.config import Config
 from rush.exceptions import ConfigError
 from rush.server.heartbeat import Heartbeat, HostState
 from rush.server.supervisor import Hooks, Supervisor
-from tests.ops.conftest import ROOT, START_TIMEOUT, free_port, http_get, wait_until
-from tests.ops.load import Load, read_response
+from tests.ops.load import Load
+from tests.support.client import free_port, http_get, read_response
+from tests.support.polling import wait_until
+from tests.support.process import ROOT, START_TIMEOUT
 
 APP = "tests.ops.apps.healthapp:app"
 HEALTH = ("--health-path", "/healthz")

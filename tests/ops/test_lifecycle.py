@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from tests.ops.conftest import ROOT, START_TIMEOUT, Rush, http_get, wait_until
-from tests.ops.load import Load, read_response
+from tests.ops.load import Load
+from tests.support.client import http_get, read_response
+from tests.support.polling import wait_until
+from tests.support.process import ROOT, START_TIMEOUT, RushServer
 
 
 def send_slow(address, seconds: float) -> socket.socket:
@@ -118,14 +120,14 @@ def test_an_app_that_cannot_import_fails_fast_without_starting_workers():
 
 def test_a_worker_that_fails_to_boot_under_a_master_stops_it_once(rush):
     # One worker, but --max-requests needs a master: the boot failure must still stop it.
-    server = Rush(
+    server = RushServer(
+        "tests.apps.bootfail:app",
         "--bind",
         "127.0.0.1:0",
         "--workers",
         "1",
         "--max-requests",
         "10",
-        app="tests.apps.bootfail:app",
     )
     try:
         assert server.wait_exit(15) == 3, server.log
@@ -163,7 +165,7 @@ def test_listening_is_logged_once_the_workers_accept(rush, tmp_path, workers, ho
     )
     assert "listening on" not in server.log  # bound, even forked, but not accepting yet
     gate.touch()
-    server.wait_ready(workers)
+    server.wait_ready(workers, answers=True)
     lines = server.output.snapshot()
     listening = [i for i, line in enumerate(lines) if "listening on" in line]
     done = [i for i, line in enumerate(lines) if "startup hook done" in line]

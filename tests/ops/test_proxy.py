@@ -15,8 +15,10 @@ import pytest
 from rush.config import Config
 from rush.exceptions import ConfigError
 from rush.proxy import ProxyTrust, forwarded_client, parse_forwarded
-from tests.ops.conftest import ROOT, free_port, http_get, wait_until
-from tests.ops.load import Load, read_response
+from tests.ops.load import Load
+from tests.support.client import free_port, http_get, read_response
+from tests.support.polling import wait_until
+from tests.support.process import ROOT
 
 
 def forwarded(peer, headers, allowed, header="x-forwarded"):
@@ -97,7 +99,10 @@ def test_forwarded_headers_are_believed_only_from_trusted_proxies(peer, headers,
             [("Forwarded", "for=6.6.6.6, for=192.0.2.60;proto=https;by=10.0.0.2")],
             ("192.0.2.60", "https"),
         ),
-        ([("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")], ("10.0.0.2", "http")),
+        (
+            [("X-Forwarded-For", "203.0.113.7"), ("X-Forwarded-Proto", "https")],
+            ("10.0.0.2", "http"),
+        ),
     ],
 )
 def test_rfc7239_forwarded_is_believed_when_the_proxy_sets_it(headers, expected):

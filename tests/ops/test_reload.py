@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import http_get, wait_until
 from tests.ops.load import Load
+from tests.support.client import http_get
+from tests.support.polling import wait_until
 
 pytestmark = pytest.mark.slow
 

@@ -39,13 +39,7 @@ def main() -> None:
 
     from rush.protocol import Limits, heads
     from tests.protocol import differential
-    from tests.protocol.support import (
-        FAST_PATHS,
-        bytewise,
-        feed_pieces,
-        load_cases,
-        random_split,
-    )
+    from tests.support.protocol import FAST_PATHS, bytewise, feed_pieces, load_cases, random_split
 
     assert heads.parse_heads is compiled.parse_heads, heads.IMPLEMENTATION  # type: ignore[attr-defined]
     assert FAST_PATHS["C"] is compiled.parse_heads  # type: ignore[attr-defined]

@@ -2,7 +2,7 @@
 
 A test module that uses the `each_fast_path` fixture (`pytestmark`) runs whole once with
 llhttp alone, once behind the pure-Python fast path and once behind the C one where it is
-built (tests.protocol.support.FAST_PATHS).
+built (tests.support.protocol.FAST_PATHS).
 
 When a property fails, Hypothesis's pytest plugin imports libcst to suggest an `@example`
 patch. libcst 1.0 defines a `mypy_extensions.TypedDict` at import time, which warns; under
@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.protocol.support import FAST_PATHS, fast_path
+from tests.support.protocol import FAST_PATHS, fast_path
 
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)

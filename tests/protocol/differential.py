@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from rush.protocol import Limits
-from tests.protocol.support import (
+from tests.support.protocol import (
     FAST_PATHS,
     Outcome,
     describe,

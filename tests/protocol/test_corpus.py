@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.protocol.support import (
+from tests.support.protocol import (
     Case,
     Outcome,
     Snapshot,

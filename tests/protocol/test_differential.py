@@ -21,7 +21,7 @@ from tests.protocol.differential import (
     run_seeded,
     seed_streams,
 )
-from tests.protocol.support import FAST_PATHS, split_at
+from tests.support.protocol import FAST_PATHS, split_at
 
 LONG = os.environ.get("RUSH_FUZZ_LONG", "") not in ("", "0")
 SEEDED_SECONDS = float(os.environ.get("RUSH_FUZZ_SECONDS", "300")) if LONG else 4.0

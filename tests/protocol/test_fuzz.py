@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from rush.protocol import Limits, ProtocolError, RequestParser
-from tests.protocol.support import (
+from tests.support.protocol import (
     Outcome,
     Snapshot,
     feed_pieces,

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser
-from tests.protocol.support import bytewise, feed_pieces, linewise, whole
+from tests.support.protocol import bytewise, feed_pieces, linewise, whole
 
 pytestmark = pytest.mark.usefixtures("each_fast_path")  # llhttp alone, and each fast path
 

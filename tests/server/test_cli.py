@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from tests.server.conftest import run_rush
+from tests.support.process import run_rush
 
 BIND = ("--bind", "127.0.0.1:0", "--workers", "2")
 

@@ -9,8 +9,8 @@ import select
 
 import pytest
 
-from tests.server.client import Reader, connect, request
-from tests.server.conftest import LIMITS
+from tests.server.limits import LIMITS
+from tests.support.client import Reader, connect, request
 
 HOST = b"Host: 127.0.0.1\r\n"
 

@@ -22,8 +22,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.server.client import Reader, ServerClosed, connect, request
-from tests.server.conftest import RushServer, start_server, wait_until
+from tests.support.client import Reader, ServerClosed, connect, request
+from tests.support.polling import wait_until
+from tests.support.process import RushServer, start_server
 
 LOG_TIMEOUT = 5.0
 

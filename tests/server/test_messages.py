@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 
-from tests.server.client import Reader, chunked, connect, exchange, get, request
+from tests.support.client import Reader, chunked, connect, exchange, get, request
 
 DATE = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d \w{3} \d{4} \d\d:\d\d:\d\d GMT$")
 

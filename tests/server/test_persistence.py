@@ -6,7 +6,7 @@ import select
 
 import pytest
 
-from tests.server.client import Reader, connect, request
+from tests.support.client import Reader, connect, request
 
 
 def test_http11_keeps_the_connection_open_by_default(server):

@@ -9,8 +9,10 @@ import time
 
 import pytest
 
-from tests.server.client import Reader, connect, get, request
-from tests.server.conftest import listening_sockets, run_rush, wait_until
+from tests.support.client import Reader, connect, get, request
+from tests.support.polling import wait_until
+from tests.support.process import run_rush
+from tests.support.procfs import listening_sockets
 
 
 def test_one_worker_serves_in_process(rush_server):

@@ -7,8 +7,8 @@ import time
 
 import pytest
 
-from tests.server.client import Reader, connect, get, request, reset
-from tests.server.conftest import rss_kb
+from tests.support.client import Reader, connect, get, request, reset
+from tests.support.procfs import rss_kb
 
 RSS_GROWTH_LIMIT_KB = 50 * 1024
 

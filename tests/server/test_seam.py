@@ -22,17 +22,10 @@ import pytest
 
 from rush import Rush
 from tests.apps import seam
-from tests.server.client import (
-    HOST,
-    Reader,
-    Response,
-    connect,
-    exchange,
-    get,
-    request,
-    reset,
-)
-from tests.server.conftest import rss_kb, start_server, wait_until
+from tests.support.client import HOST, Reader, Response, connect, exchange, get, request, reset
+from tests.support.polling import wait_until
+from tests.support.process import start_server
+from tests.support.procfs import rss_kb
 
 SEAM = "tests.apps.seam:app"
 TIMEOUT = 5.0

@@ -18,7 +18,8 @@ import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
 from rush.sessions import SALT, SIGNER
-from tests.server.conftest import RushServer, wait_until
+from tests.support.polling import wait_until
+from tests.support.process import RushServer
 
 APP = "tests.apps.flaskish:app"
 SECRET = "server-test-key"

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from tests.server.client import Reader, connect, request, wait_closed
+from tests.support.client import Reader, connect, request, wait_closed
 
 HEADER_TIMEOUT = 1.0
 KEEPALIVE_TIMEOUT = 1.0

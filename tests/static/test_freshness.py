@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from rush import Rush
-from tests.static.conftest import wait_until
+from tests.support.polling import wait_until
 
 
 def replace_atomically(path: Path, data: str) -> None:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from rush import Response, Rush
-from tests.static.conftest import make_tree
+from tests.static.site import make_tree
 
 BIG = 300 * 1024  # above the default 256 KiB threshold: served with sendfile, never cached
 

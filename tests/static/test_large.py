@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from rush import Rush
-from tests.server.conftest import open_fds, rss_kb
-from tests.static.conftest import wait_until
+from tests.support.polling import wait_until
+from tests.support.procfs import open_fds, rss_kb
 
 GIB = 1 << 30
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from rush import ConfigError, Rush
-from tests.static.conftest import make_tree
+from tests.static.site import make_tree
 
 SECRET = b"TOP SECRET"
 

@@ -1,4 +1,4 @@
-"""A real `python -m rush` serving the WSGI test apps, started with tests.server's machinery."""
+"""A real `python -m rush` serving the WSGI test apps (tests.support.process)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.server.conftest import RushServer, start_server
+from tests.support.process import RushServer, start_server
 
 APP = "tests.wsgi.apps:app"
 
@@ -17,10 +17,3 @@ def wsgi_server() -> Iterator[RushServer]:
     server = start_server("--root-path", "/mount", "--max-body", str(64 * 1024 * 1024), app=APP)
     yield server
     server.stop()
-
-
-def assert_no_errors(server: RushServer, start: int = 0) -> None:
-    """No traceback and no error line in the server's log since `start`."""
-    lines = server.output.snapshot()[start:]
-    bad = [line for line in lines if "Traceback" in line or "[ERROR]" in line]
-    assert not bad, "\n".join(lines)

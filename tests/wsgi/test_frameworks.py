@@ -12,8 +12,7 @@ from urllib.parse import urlencode
 import pytest
 
 from rush.multipart import encode_multipart
-from tests.server.conftest import RushServer, start_server
-from tests.wsgi.conftest import assert_no_errors
+from tests.support.process import RushServer, assert_no_errors, start_server
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 

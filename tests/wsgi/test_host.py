@@ -15,9 +15,9 @@ import socket
 
 import pytest
 
-from tests.server.client import Reader, connect, exchange, request
-from tests.server.conftest import RushServer, rss_kb, status_kb
-from tests.wsgi.conftest import assert_no_errors
+from tests.support.client import Reader, connect, exchange, request
+from tests.support.process import RushServer, assert_no_errors
+from tests.support.procfs import rss_kb, status_kb
 
 MIB = 1024 * 1024
 

@@ -11,9 +11,9 @@ import threading
 
 import pytest
 
-from tests.ops.conftest import Rush, http_get
-from tests.server.client import connect, exchange, request
-from tests.server.conftest import run_rush, start_server, wait_until
+from tests.support.client import connect, exchange, http_get, request
+from tests.support.polling import wait_until
+from tests.support.process import RushServer, run_rush, start_server
 
 APP = "tests.wsgi.apps:app"
 
@@ -101,12 +101,12 @@ def test_the_watchdog_names_a_stuck_wsgi_request_and_replaces_its_worker():
 def test_unix_socket_rolling_reload_and_recycling(tmp_path):
     (tmp_path / "hotwsgi.py").write_text(HOT_APP)
     path = str(tmp_path / "rush.sock")
-    server = Rush(
-        "--bind", f"unix:{path}", "--workers", "2", "--max-requests", "10",
-        app="hotwsgi:app", cwd=tmp_path,
+    server = RushServer(
+        "hotwsgi:app", "--bind", f"unix:{path}", "--workers", "2", "--max-requests", "10",
+        cwd=tmp_path,
     )  # fmt: skip
     try:
-        server.wait_ready(2)
+        server.wait_ready(2, answers=True)
         assert http_get(path, "/") == (200, b"v1")
         (tmp_path / "hotwsgi.py").write_text(HOT_APP.replace('"v1"', '"v2"'))
         mark = server.mark()

@@ -18,8 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.ops.conftest import free_port
-from tests.server.conftest import ROOT, StderrLog, child_pids, rush_env, wait_until
+from tests.support.client import free_port
+from tests.support.polling import wait_until
+from tests.support.process import ROOT, StderrLog, rush_env
+from tests.support.procfs import child_pids
 
 gunicorn = pytest.importorskip("gunicorn.config", reason="gunicorn is in the `test` extra")
 

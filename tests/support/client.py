@@ -1,9 +1,12 @@
-"""A deliberately small raw-socket HTTP/1.1 client for the end-to-end server tests.
+"""Deliberately small raw-socket HTTP/1.1 clients for the end-to-end tests, and free ports.
 
-It writes exactly the bytes a test gives it and parses responses strictly enough to notice a
-server that frames them wrongly (a body after HEAD, a 204 with content, a missing length).
-Every read is bounded by a deadline, so a server that goes quiet fails a test instead of
-hanging it.
+`connect`, `request` and `Reader` write exactly the bytes a test gives them and parse responses
+strictly enough to notice a server that frames them wrongly (a body after HEAD, a 204 with
+content, a missing length). Every read is bounded by a deadline, so a server that goes quiet
+fails a test instead of hanging it.
+
+`http_get` and `read_response` are the lenient one-shot pair of the operations tests (any
+address, a Unix socket too; `NoResponse` tells a connection closed before any byte apart).
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import select
 import socket
 import struct
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 HOST = "127.0.0.1"
@@ -187,3 +191,59 @@ def exchange(port: int, raw: bytes, head_only: bool = False) -> Response:
 
 def get(port: int, target: str = "/", **kwargs) -> Response:
     return exchange(port, request("GET", target, **kwargs))
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (bound and released; for servers that need a
+    number up front)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class NoResponse(Exception):
+    """The connection ended before the first byte of a response."""
+
+
+def read_response(sock: socket.socket) -> tuple[int, dict[str, str], bytes]:
+    """One response on a blocking socket: (status, lower-cased headers, body by its length)."""
+    buffer = b""
+    while b"\r\n\r\n" not in buffer:
+        chunk = sock.recv(65536)
+        if not chunk:
+            if not buffer:
+                raise NoResponse("closed before the response")
+            raise ConnectionError(f"closed inside the head: {buffer[:80]!r}")
+        buffer += chunk
+    head, _, body = buffer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {}
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        headers[name.strip().lower()] = value.strip()
+    length = int(headers.get("content-length", "0"))
+    while len(body) < length:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed inside the body")
+        body += chunk
+    return status, headers, body[:length]
+
+
+def http_get(
+    address: tuple[str, int] | str, path: str = "/", headers: Sequence[tuple[str, str]] = ()
+) -> tuple[int, bytes]:
+    """One request on a new connection (TCP, or a Unix socket path): (status, body)."""
+    if isinstance(address, str):
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.settimeout(10)
+        sock.connect(address)
+    else:
+        sock = socket.create_connection(address, timeout=10)
+    with sock:
+        lines = [f"GET {path} HTTP/1.1", "Host: test", "Connection: close"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+        status, _, body = read_response(sock)
+    return status, body

@@ -1,4 +1,4 @@
-"""Helpers shared by the protocol tests: the corpus file format, splitting, and outcomes.
+"""The protocol and hardening suites' helpers: the corpus file format, splitting, and outcomes.
 
 An *outcome* is everything a server could observe from feeding a byte stream to a
 RequestParser: the messages it would answer (in order), any message still arriving when the
@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from rush.protocol import Limits, ProtocolError, RequestMessage, RequestParser, parser
 from rush.protocol.heads import ParseHeads, python_parse_heads
 
-CORPUS = Path(__file__).parent / "corpus"
+CORPUS = Path(__file__).resolve().parents[1] / "protocol" / "corpus"
 
 # -- fast paths ----------------------------------------------------------------------------
 
