@@ -2,8 +2,8 @@
 
 The main run uses the C accelerator where it is built (rush.protocol.heads); DESIGN.md rule 8
 wants the same behaviour without it, end to end, so tests/server and tests/hardening run again
-in a subprocess with the variable set (the servers they start inherit it: tests/server's
-rush_env() passes it through). Where the accelerator is not built the main run already is the
+in a subprocess with the variable set (the servers they start inherit it: tests.support's
+rush_env(), which every server subprocess gets, passes it through). Where the accelerator is not built the main run already is the
 pure path and this is skipped. About 75 s.
 """
 
