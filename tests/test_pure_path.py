@@ -1,10 +1,10 @@
 """The server suites once more with the pure-Python request parsing (RUSH_NO_EXTENSIONS=1).
 
 The main run uses the C accelerator where it is built (rush.protocol.heads); DESIGN.md rule 8
-wants the same behaviour without it, end to end, so tests/server and tests/hardening run again
-in a subprocess with the variable set (the servers they start inherit it: tests.support's
-rush_env(), which every server subprocess gets, passes it through). Where the accelerator is not built the main run already is the
-pure path and this is skipped. About 75 s.
+wants the same behaviour without it, end to end, so tests/server, tests/hardening and tests/ops
+run again in a subprocess with the variable set (the servers they start inherit it through
+tests.support's rush_env(), which every server subprocess gets). Where the accelerator is not
+built the main run already is the pure path and this is skipped. About 110 s.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ def test_server_suites_pass_on_the_pure_path() -> None:
         pytest.skip("the C accelerator is not in use: the main run is the pure path")
     command = [sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider"]
     run = subprocess.run(
-        [*command, "tests/server", "tests/hardening"],
+        [*command, "tests/server", "tests/hardening", "tests/ops"],
         cwd=ROOT,
         env={**os.environ, "RUSH_NO_EXTENSIONS": "1"},
         capture_output=True,
