@@ -55,6 +55,11 @@ def _rush(workers: int, port: int) -> list[str]:
     ]
 
 
+def _rush_pure(workers: int, port: int) -> list[str]:
+    """Rush on its pure-Python path (RUSH_NO_EXTENSIONS=1: no C accelerator), same app."""
+    return ["env", "RUSH_NO_EXTENSIONS=1", *_rush(workers, port)]
+
+
 def _gunicorn(workers: int, port: int) -> list[str]:
     return [
         sys.executable, "-m", "gunicorn", "-k", "sync", "-w", str(workers),
@@ -119,6 +124,12 @@ SERVERS: dict[str, ServerSpec] = {
     s.name: s
     for s in (
         ServerSpec("rush", "Rush", "python -m rush examples.app:app (this repo)", _rush),
+        ServerSpec(
+            "rush-pure",
+            "Rush pure",
+            "the same, with RUSH_NO_EXTENSIONS=1: the pure-Python path, no C accelerator",
+            _rush_pure,
+        ),
         ServerSpec(
             "gunicorn",
             "gunicorn+Flask",
@@ -194,6 +205,9 @@ WSGI_SERVERS = (
 )  # fmt: skip
 #: Ratio columns: Rush against every peer in the table, and these pairs when both ran.
 RATIO_PAIRS = (
+    ("rush", "rush-pure"),
+    ("rush-pure", "bjoern"),
+    ("rush-pure", "raw"),
     ("rush-flask", "bjoern-flask"),
     ("rush-flask", "gunicorn-gthread"),
     ("rush-flask", "gunicorn"),
@@ -214,7 +228,7 @@ def missing_requirement(spec: ServerSpec) -> str | None:
         )
         if "--interface" not in probe.stdout:
             return "this rush has no --interface option (WSGI hosting)"
-    if spec.name == "rush":
+    if spec.name in ("rush", "rush-pure"):
         if not (REPO / "examples" / "app.py").exists():
             return "examples/app.py does not exist yet"
         probe = subprocess.run(
