@@ -24,6 +24,7 @@ Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +38,11 @@ SEGMENT_CONVERTERS = frozenset(("string", "int", "float", "uuid"))
 
 _NEVER = 1 << 62  # a registration index above any real one
 Found = tuple[int, "Route", dict[str, Any]]  # (registration index, route, parameters)
+SEGMENT, PATH, TAIL = 0, 1, 2  # Edge.kind
+#: Edge.shape: call `test`; any non-empty segment; ASCII digits only (the regex [0-9]+, which
+#: refuses "٣" and "４２" that int() would take). rush/_routewalk.c has the same numbers.
+CALL, NONEMPTY, DIGITS = 0, 1, 2
+_SHAPES = {"([^/]+)": NONEMPTY, "([0-9]+)": DIGITS}
 
 
 class Leaf:
@@ -82,22 +88,21 @@ class Node:
 class Edge:
     """A parameter segment: `kind` is SEGMENT, PATH or TAIL (module docstring)."""
 
-    __slots__ = ("kind", "key", "fullmatch", "whole", "test", "node", "tail", "least")
+    __slots__ = ("kind", "key", "fullmatch", "whole", "shape", "test", "node", "tail", "least")
 
     def __init__(self, kind: int, key: str, regex: str, whole: bool, least: int) -> None:
         self.kind = kind
         self.key = key
         self.fullmatch: Callable[[str], re.Match[str] | None] = re.compile(regex).fullmatch
         self.whole = whole  # the segment is the only value (no groups() needed)
+        #: For a whole segment, what its regex tests, where the C walk tests it itself.
+        self.shape = _SHAPES.get(regex, CALL) if whole else CALL
         #: For a whole segment: true when it fits. PERF: `len` for a string parameter, whose
         #: `[^/]+` fits any non-empty segment (a segment has no "/"): ~100 ns less a regex.
-        self.test: Callable[[str], object] = len if key == "<string>" else self.fullmatch
+        self.test: Callable[[str], object] = len if self.shape == NONEMPTY else self.fullmatch
         self.node = Node(least)
         self.tail: Leaf | None = None
         self.least = least
-
-
-SEGMENT, PATH, TAIL = 0, 1, 2
 
 
 class RouteTrie:
@@ -180,10 +185,38 @@ class RouteTrie:
         return None if params is None else (leaf.route, params)
 
 
+def python_matcher(trie: RouteTrie) -> Matcher:
+    """The pure-Python walk of `trie` (RUSH_NO_EXTENSIONS=1, or no compiler at install)."""
+    return trie.match
+
+
+def c_matcher(trie: RouteTrie) -> Matcher:
+    """The C walk of `trie` (rush/_routewalk.c), which hands `trie.match` every path it
+    declines; ImportError where it is not built."""
+    from rush._routewalk import Walker
+
+    return Walker(trie.root, trie.match, Node, Edge, Leaf)
+
+
+def _select() -> tuple[Callable[[RouteTrie], Matcher], str]:
+    """The C walk unless RUSH_NO_EXTENSIONS is set (to anything but "" or "0") or it is not
+    built (DESIGN.md, hot-path rule 8)."""
+    if os.environ.get("RUSH_NO_EXTENSIONS", "") not in ("", "0"):
+        return python_matcher, "pure Python"
+    try:
+        import rush._routewalk  # noqa: F401
+    except ImportError:
+        return python_matcher, "pure Python"
+    return c_matcher, "C accelerator"
+
+
+Matcher = Callable[[str], "tuple[Route, dict[str, Any]] | None"]
+#: RouteTrie -> the function matching it (both answer alike), and which one that is
+matcher_of, IMPLEMENTATION = _select()
+
 #: A method with at most this many parameter routes matches them with one regex alternation
 #: (same answers as the trie, measured faster while the table is this small; MethodRoutes).
 ALTERNATION_LIMIT = 8
-Matcher = Callable[[str], "tuple[Route, dict[str, Any]] | None"]
 
 
 class MethodRoutes:
@@ -195,7 +228,7 @@ class MethodRoutes:
     def __init__(self) -> None:
         self.trie = RouteTrie()
         self.routes: list[Route] = []
-        self.match: Matcher = self.trie.match
+        self.match: Matcher = matcher_of(self.trie)
         self.screen: Callable[[str], object] = self.match
 
     def add(self, route: Route, index: int, regexes: Mapping[str, str]) -> None:
@@ -211,7 +244,7 @@ class MethodRoutes:
             alternation = RouteAlternation(self.routes, self.trie)
             self.match, self.screen = alternation.match, alternation.screen
         else:
-            self.match = self.screen = self.trie.match
+            self.match = self.screen = matcher_of(self.trie)
 
 
 class RouteAlternation:

@@ -1,11 +1,16 @@
 """The segment trie of parameter routes (rush.routetrie): which route wins, converters, slashes,
 404/405 with many routes, and a property test against the rule it must keep: the first
-registered route whose whole regex matches (what one regex alternation of all routes gave)."""
+registered route whose whole regex matches (what one regex alternation of all routes gave).
+
+Every test runs once with each walk: the pure-Python RouteTrie.match, and the C accelerator
+(rush/_routewalk.c) where it is built; test_routewalk.py tests the C walk alone.
+"""
 
 from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -14,8 +19,26 @@ from hypothesis import strategies as st
 
 from rush import Rush, routetrie
 from rush.exceptions import RouteError
-from rush.routetrie import ALTERNATION_LIMIT, RouteAlternation, RouteTrie
+from rush.routetrie import ALTERNATION_LIMIT, Matcher, RouteAlternation, RouteTrie
 from rush.routing import CONVERTERS, HTTP_METHODS, Route, Router
+
+try:
+    from rush import _routewalk
+except ImportError:
+    _routewalk = None  # type: ignore[assignment]
+
+WALKS: dict[str, Callable[[RouteTrie], Matcher]] = {"python": routetrie.python_matcher}
+if _routewalk is not None:
+    WALKS["C"] = routetrie.c_matcher
+
+
+@pytest.fixture(scope="module", params=sorted(WALKS), autouse=True)
+def walk(request: pytest.FixtureRequest) -> Iterator[Callable[[RouteTrie], Matcher]]:
+    """The walk every router built in the test uses."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(routetrie, "matcher_of", WALKS[request.param])
+        yield WALKS[request.param]
+
 
 U = "12345678-1234-5678-1234-567812345678"
 MANY = ALTERNATION_LIMIT + 4  # enough filler routes that a method is matched by its trie
@@ -275,7 +298,7 @@ def reference_match(router: Router, method: str, path: str) -> tuple[Route, dict
 
 @PROPERTY
 @given(TABLES, st.data())
-def test_trie_and_alternation_both_answer_as_the_first_registered_route(table, data):
+def test_trie_and_alternation_both_answer_as_the_first_registered_route(walk, table, data):
     router = build(table)
     paths = draw_paths(data, table)
     regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
@@ -285,9 +308,10 @@ def test_trie_and_alternation_both_answer_as_the_first_registered_route(table, d
         for index, route in enumerate(routes):
             trie.insert(route, index, regexes)
         alternation = RouteAlternation(routes, trie)
+        match = walk(trie)
         for path in paths:
             expected = first_registered(routes, path)
-            assert trie.match(path) == expected, (method, path)
+            assert match(path) == expected, (method, path)
             assert alternation.match(path) == expected, (method, path)
 
 
@@ -300,3 +324,110 @@ def test_router_answers_as_static_first_then_first_registered(table, static, dat
             assert router.match(method, path) == reference_match(router, method, path)
         allowed = {m for m in HTTP_METHODS if reference_match(router, m, path) is not None}
         assert router.allowed_methods(path) == allowed
+
+
+# -- what a segment is: unicode, digits, empty segments, long paths ----------------------------
+
+
+def answers(router: Router, path: str) -> tuple[Route, dict[str, Any]] | None:
+    """The router's answer, checked against the reference (first registered, static first)."""
+    found = router.match("GET", path)
+    assert found == reference_match(router, "GET", path), path
+    return found
+
+
+@BOTH
+def test_unicode_segments_in_patterns_and_paths(filler):
+    router, (accent, number, name) = router_of(
+        "/é/<int:n>", "/日本/<int:n>/x", "/n/<name>/😀", filler=filler
+    )
+    assert answers(router, "/é/5") == (accent, {"n": 5})
+    assert answers(router, "/日本/12/x") == (number, {"n": 12})
+    assert answers(router, "/日本/12/y") is None
+    for text in ("é", "日本語", "😀", "a😀b", "\x00", " ", "%2F"):
+        assert answers(router, f"/n/{text}/😀") == (name, {"name": text})
+    assert answers(router, "/n/x/😁") is None
+    assert answers(router, "/e/5") is None
+
+
+@BOTH
+@pytest.mark.parametrize(
+    "text", ["４２", "٣", "²", "1٣", "٣1", "0x1", "+1", "-1", " 1", "1 ", "1_000", "1.0", ""]
+)
+def test_an_int_segment_is_ascii_digits_as_its_regex_says_not_what_int_takes(filler, text):
+    # int() takes "４２", "٣", " 1" and "1_000"; the regex [0-9]+ does not, and decides.
+    router, (number, name) = router_of("/n/<int:n>", "/n/<name>", filler=filler)
+    expected = (name, {"name": text}) if text else None
+    assert answers(router, f"/n/{text}") == expected
+
+
+@BOTH
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("0", 0), ("007", 7), ("999999999999999999", 10**18 - 1), ("1" + "0" * 18, 10**18)]
+    + [("9" * 40, int("9" * 40))],
+)
+def test_int_values_of_every_size_convert_as_int_does(filler, text, value):
+    router, (number,) = router_of("/n/<int:n>/x", filler=filler)
+    found = answers(router, f"/n/{text}/x")
+    assert found == (number, {"n": value}) and type(found[1]["n"]) is int
+
+
+@BOTH
+def test_empty_segments_and_trailing_slashes(filler):
+    router, routes = router_of("/a/<x>", "/a/<x>/", "/a//<int:n>", "/b/<x>//c", filler=filler)
+    for path in ["/a/1", "/a/1/", "/a//2", "/a//", "/a///", "/a", "/a/", "//a/1", "/b/1//c"]:
+        answers(router, path)
+    for path in ["/b/1/c", "/b//c", "/b/1//c/", "", "/", "//", "a/1", "/a/1//"]:
+        answers(router, path)
+    assert answers(router, "/a//2") == (routes[2], {"n": 2})
+
+
+@BOTH
+def test_long_paths_and_many_parameters(filler):
+    many = "/m" + "".join(f"/<p{i}>" for i in range(40))  # more than the C walk keeps
+    router, (deep, wide, long_int) = router_of(
+        "/d" + "/a" * 300 + "/<int:n>", many, "/l/<int:n>", filler=filler
+    )
+    assert answers(router, "/d" + "/a" * 300 + "/7") == (deep, {"n": 7})
+    assert answers(router, "/d" + "/a" * 300) is None
+    assert answers(router, "/d" + "/a" * 3000 + "/7") is None
+    values = {f"p{i}": f"v{i}" for i in range(40)}
+    assert answers(router, "/m/" + "/".join(values.values())) == (wide, values)
+    assert answers(router, "/m/" + "/".join(list(values.values())[:39])) is None
+    huge = "9" * 5000  # int() refuses it (ValueError): the only candidate fails
+    assert router.match("GET", f"/l/{huge}") is None
+    assert answers(router, "/x" * 20000) is None
+    assert answers(router, "/l/" + "é" * 100000) is None
+
+
+@BOTH
+def test_a_regex_of_a_builtin_converter_replaced_is_the_one_used(monkeypatch, filler):
+    # The C walk tests <int> and <string> itself only while their regexes are the built-in ones.
+    monkeypatch.setitem(CONVERTERS, "int", (r"-?[0-9]+", int))
+    monkeypatch.setitem(CONVERTERS, "string", (r"[a-z]+", str))
+    router, (number, name) = router_of("/n/<int:n>", "/s/<name>", filler=filler)
+    assert answers(router, "/n/-5") == (number, {"n": -5})
+    assert answers(router, "/s/abc") == (name, {"name": "abc"})
+    assert answers(router, "/s/ABC") is None
+
+
+@BOTH
+def test_errors_of_a_converter_other_than_valueerror_propagate(monkeypatch, filler):
+    def broken(text: str) -> str:
+        raise KeyError(text)
+
+    monkeypatch.setitem(CONVERTERS, "string", (r"[^/]+", broken))
+    router, _ = router_of("/s/<name>", filler=filler)
+    with pytest.raises(KeyError):
+        router.match("GET", "/s/x")
+
+
+def test_a_path_that_is_not_a_plain_str_answers_as_a_str(walk):
+    class Text(str):
+        pass
+
+    router, (name,) = router_of("/s/<name>", filler=MANY)
+    assert router.match("GET", Text("/s/x")) == (name, {"name": "x"})
+    with pytest.raises(TypeError):
+        router.matchers["GET"](b"/s/x")  # type: ignore[arg-type]

@@ -1,0 +1,1 @@
+"""Test machinery shared by more than one suite (DESIGN.md, Tests)."""
