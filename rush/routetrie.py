@@ -1,7 +1,6 @@
 """The parameter routes of one method as a trie of path segments: matching costs the depth of
-the path, not the number of routes (and, while a method has a handful of routes, one regex
-alternation in front of the trie, with the same answers). It owns matching only; patterns are
-parsed and checked by rush.routing, which keeps static routes in its own dict.
+the path, not the number of routes. It owns matching only; patterns are parsed and checked by
+rush.routing, which keeps static routes in its own dict.
 
 Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
 - The path arrives percent-decoded (a decoded %2F separates segments, as it always did). It is
@@ -20,6 +19,10 @@ Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
   and each segment costs one dict lookup or one regex.
 - Conversion runs at the leaf. A converter's ValueError (say int() of 5,000 digits) makes that
   candidate fail and the walk goes on, so a later route may answer.
+- Two implementations, one behaviour: `RouteTrie.match`, and the C accelerator
+  rush/_routewalk.c, which walks as far as each node leaves one way on and hands any other
+  path to RouteTrie.match. `matcher_of(trie)` is the C one unless it is not built or
+  `RUSH_NO_EXTENSIONS` is set to anything but "" or "0" (DESIGN.md, hot-path rule 8).
 """
 
 from __future__ import annotations
@@ -213,86 +216,6 @@ def _select() -> tuple[Callable[[RouteTrie], Matcher], str]:
 Matcher = Callable[[str], "tuple[Route, dict[str, Any]] | None"]
 #: RouteTrie -> the function matching it (both answer alike), and which one that is
 matcher_of, IMPLEMENTATION = _select()
-
-#: A method with at most this many parameter routes matches them with one regex alternation
-#: (same answers as the trie, measured faster while the table is this small; MethodRoutes).
-ALTERNATION_LIMIT = 8
-
-
-class MethodRoutes:
-    """The parameter routes of one method: their trie, and the function that matches them
-    (`match`), with `screen`, a cheaper test that is None wherever `match` would be."""
-
-    __slots__ = ("trie", "routes", "match", "screen")
-
-    def __init__(self) -> None:
-        self.trie = RouteTrie()
-        self.routes: list[Route] = []
-        self.match: Matcher = matcher_of(self.trie)
-        self.screen: Callable[[str], object] = self.match
-
-    def add(self, route: Route, index: int, regexes: Mapping[str, str]) -> None:
-        """Add `route` (registration `index`, larger than any before); `regexes` maps a
-        converter name to its regex."""
-        self.trie.insert(route, index, regexes)
-        self.routes.append(route)
-        # PERF: up to ALTERNATION_LIMIT routes one regex beats the walk, a miss included
-        # (/users/42 among 1 route: 480 ns against 680; a 6-segment path: 860 against 1,200;
-        # at 8 routes of 3 shapes the regex is as fast or faster, at 12 it is not;
-        # bench/micro.py json: 58.4k instructions/request with it, 67.4k with the walk).
-        if len(self.routes) <= ALTERNATION_LIMIT:
-            alternation = RouteAlternation(self.routes, self.trie)
-            self.match, self.screen = alternation.match, alternation.screen
-        else:
-            self.match = self.screen = matcher_of(self.trie)
-
-
-class RouteAlternation:
-    """A few parameter routes of one method as one regex alternation, in registration order,
-    in front of their trie: the same answers (tests/app/test_routetrie.py checks it on random
-    tables), cheaper than a walk while the table is small (see MethodRoutes.add for numbers).
-
-    Each route is one outer group and its parameters the groups inside it, so
-    `match.lastindex` names the route. A converter's refusal asks the trie, which goes on to
-    the next candidate as a walk does.
-    """
-
-    __slots__ = ("screen", "_routes", "_trie")
-
-    def __init__(self, routes: Sequence[Route], trie: RouteTrie) -> None:
-        alternatives = "|".join(f"({route.regex})" for route in routes)
-        combined = re.compile(f"(?:{alternatives})\\Z")
-        #: None where no route can match (the regex without converting anything)
-        self.screen = combined.match
-        self._routes: list[Route | None] = [None] * (combined.groups + 1)
-        group = 1
-        for route in routes:
-            self._routes[group] = route
-            group += 1 + len(route.params)
-        self._trie = trie
-
-    def match(self, path: str) -> tuple[Route, dict[str, Any]] | None:
-        match = self.screen(path)
-        if match is None:
-            return None
-        outer = match.lastindex
-        assert outer is not None
-        route = self._routes[outer]
-        assert route is not None
-        params = route.params
-        try:
-            if len(params) == 1:
-                # PERF: one parameter is the usual case: no groups() tuple, no loop.
-                name, convert = params[0]
-                return route, {name: convert(match.group(outer + 1))}
-            values = match.groups()[outer : outer + len(params)]  # groups()[k] is group k+1
-            converted = {}
-            for (name, convert), value in zip(params, values, strict=True):
-                converted[name] = convert(value)
-            return route, converted
-        except ValueError:
-            return self._trie.match(path)
-
 
 def _find(node: Node, segments: list[str], i: int, values: list[str], bound: int) -> Found | None:
     """The lowest-index route below `node` matching `segments[i:]`, if its index < bound.
