@@ -324,6 +324,11 @@ walker_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *
     }
     PyObject *path = args[0], *values[MAX_VALUES], *leaf = NULL, *result = NULL;
     Py_ssize_t count = 0;
+#if PY_VERSION_HEX < 0x030C0000
+    if (PyUnicode_CheckExact(path) && PyUnicode_READY(path) < 0) {
+        return NULL; /* a str of the deprecated wchar_t API, not made ready yet */
+    }
+#endif
     int outcome = PyUnicode_CheckExact(path) ? walk(self, path, values, &count, &leaf) : DECLINE;
     if (outcome == FOUND) {
         outcome = convert(self, leaf, values, count, &result);
