@@ -1,6 +1,7 @@
-"""The optional C accelerator of rush.protocol.heads; all other metadata is in pyproject.toml.
+"""The optional C accelerators of rush.protocol.heads and rush.routetrie; all other metadata
+is in pyproject.toml.
 
-`optional=True`: where there is no C compiler or no Python headers the build of the
+`optional=True`: where there is no C compiler or no Python headers the build of an
 extension fails with a warning and Rush installs with its pure-Python twin (DESIGN.md,
 hot-path rule 8).
 """
@@ -10,5 +11,6 @@ from setuptools import Extension, setup
 setup(
     ext_modules=[
         Extension("rush.protocol._heads", ["rush/protocol/_heads.c"], optional=True),
+        Extension("rush._routewalk", ["rush/_routewalk.c"], optional=True),
     ],
 )

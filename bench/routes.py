@@ -23,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from werkzeug.exceptions import HTTPException  # noqa: E402
 from werkzeug.routing import Map, Rule  # noqa: E402
 
+from rush.routetrie import IMPLEMENTATION  # noqa: E402
 from rush.routing import Router  # noqa: E402
 
 CASES = ("first", "middle", "last", "404", "405")
@@ -116,6 +117,7 @@ def main() -> None:
         for case, (method, path) in paths(count).items():
             for name, fn in (("rush", rush), ("werkzeug", werk)):
                 results[name, count, case] = per_call_us(fn, method, path, args.number, args.repeat)
+    print(f"route walk: {IMPLEMENTATION}")
     print(f"per match, microseconds (min of {args.repeat} x {args.number} calls)\n")
     print(f"{'routes':>6}  {'case':<7}{'Rush':>9}{'Werkzeug':>10}{'Werkzeug/Rush':>15}")
     for count in counts:

@@ -1,7 +1,6 @@
 """The parameter routes of one method as a trie of path segments: matching costs the depth of
-the path, not the number of routes (and, while a method has a handful of routes, one regex
-alternation in front of the trie, with the same answers). It owns matching only; patterns are
-parsed and checked by rush.routing, which keeps static routes in its own dict.
+the path, not the number of routes. It owns matching only; patterns are parsed and checked by
+rush.routing, which keeps static routes in its own dict.
 
 Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
 - The path arrives percent-decoded (a decoded %2F separates segments, as it always did). It is
@@ -20,10 +19,15 @@ Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
   and each segment costs one dict lookup or one regex.
 - Conversion runs at the leaf. A converter's ValueError (say int() of 5,000 digits) makes that
   candidate fail and the walk goes on, so a later route may answer.
+- Two implementations, one behaviour: `RouteTrie.match`, and the C accelerator
+  rush/_routewalk.c, which walks as far as each node leaves one way on and hands any other
+  path to RouteTrie.match. `matcher_of(trie)` is the C one unless it is not built or
+  `RUSH_NO_EXTENSIONS` is set to anything but "" or "0" (DESIGN.md, hot-path rule 8).
 """
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -37,6 +41,11 @@ SEGMENT_CONVERTERS = frozenset(("string", "int", "float", "uuid"))
 
 _NEVER = 1 << 62  # a registration index above any real one
 Found = tuple[int, "Route", dict[str, Any]]  # (registration index, route, parameters)
+SEGMENT, PATH, TAIL = 0, 1, 2  # Edge.kind
+#: Edge.shape: call `test`; any non-empty segment; ASCII digits only (the regex [0-9]+, which
+#: refuses "٣" and "４２" that int() would take). rush/_routewalk.c has the same numbers.
+CALL, NONEMPTY, DIGITS = 0, 1, 2
+_SHAPES = {"([^/]+)": NONEMPTY, "([0-9]+)": DIGITS}
 
 
 class Leaf:
@@ -82,22 +91,21 @@ class Node:
 class Edge:
     """A parameter segment: `kind` is SEGMENT, PATH or TAIL (module docstring)."""
 
-    __slots__ = ("kind", "key", "fullmatch", "whole", "test", "node", "tail", "least")
+    __slots__ = ("kind", "key", "fullmatch", "whole", "shape", "test", "node", "tail", "least")
 
     def __init__(self, kind: int, key: str, regex: str, whole: bool, least: int) -> None:
         self.kind = kind
         self.key = key
         self.fullmatch: Callable[[str], re.Match[str] | None] = re.compile(regex).fullmatch
         self.whole = whole  # the segment is the only value (no groups() needed)
+        #: For a whole segment, what its regex tests, where the C walk tests it itself.
+        self.shape = _SHAPES.get(regex, CALL) if whole else CALL
         #: For a whole segment: true when it fits. PERF: `len` for a string parameter, whose
         #: `[^/]+` fits any non-empty segment (a segment has no "/"): ~100 ns less a regex.
-        self.test: Callable[[str], object] = len if key == "<string>" else self.fullmatch
+        self.test: Callable[[str], object] = len if self.shape == NONEMPTY else self.fullmatch
         self.node = Node(least)
         self.tail: Leaf | None = None
         self.least = least
-
-
-SEGMENT, PATH, TAIL = 0, 1, 2
 
 
 class RouteTrie:
@@ -180,86 +188,34 @@ class RouteTrie:
         return None if params is None else (leaf.route, params)
 
 
-#: A method with at most this many parameter routes matches them with one regex alternation
-#: (same answers as the trie, measured faster while the table is this small; MethodRoutes).
-ALTERNATION_LIMIT = 8
+def python_matcher(trie: RouteTrie) -> Matcher:
+    """The pure-Python walk of `trie` (RUSH_NO_EXTENSIONS=1, or no compiler at install)."""
+    return trie.match
+
+
+def c_matcher(trie: RouteTrie) -> Matcher:
+    """The C walk of `trie` (rush/_routewalk.c), which hands `trie.match` every path it
+    declines; ImportError where it is not built."""
+    from rush._routewalk import Walker
+
+    return Walker(trie.root, trie.match, Node, Edge, Leaf)
+
+
+def _select() -> tuple[Callable[[RouteTrie], Matcher], str]:
+    """The C walk unless RUSH_NO_EXTENSIONS is set (to anything but "" or "0") or it is not
+    built (DESIGN.md, hot-path rule 8)."""
+    if os.environ.get("RUSH_NO_EXTENSIONS", "") not in ("", "0"):
+        return python_matcher, "pure Python"
+    try:
+        import rush._routewalk  # noqa: F401
+    except ImportError:
+        return python_matcher, "pure Python"
+    return c_matcher, "C accelerator"
+
+
 Matcher = Callable[[str], "tuple[Route, dict[str, Any]] | None"]
-
-
-class MethodRoutes:
-    """The parameter routes of one method: their trie, and the function that matches them
-    (`match`), with `screen`, a cheaper test that is None wherever `match` would be."""
-
-    __slots__ = ("trie", "routes", "match", "screen")
-
-    def __init__(self) -> None:
-        self.trie = RouteTrie()
-        self.routes: list[Route] = []
-        self.match: Matcher = self.trie.match
-        self.screen: Callable[[str], object] = self.match
-
-    def add(self, route: Route, index: int, regexes: Mapping[str, str]) -> None:
-        """Add `route` (registration `index`, larger than any before); `regexes` maps a
-        converter name to its regex."""
-        self.trie.insert(route, index, regexes)
-        self.routes.append(route)
-        # PERF: up to ALTERNATION_LIMIT routes one regex beats the walk, a miss included
-        # (/users/42 among 1 route: 480 ns against 680; a 6-segment path: 860 against 1,200;
-        # at 8 routes of 3 shapes the regex is as fast or faster, at 12 it is not;
-        # bench/micro.py json: 58.4k instructions/request with it, 67.4k with the walk).
-        if len(self.routes) <= ALTERNATION_LIMIT:
-            alternation = RouteAlternation(self.routes, self.trie)
-            self.match, self.screen = alternation.match, alternation.screen
-        else:
-            self.match = self.screen = self.trie.match
-
-
-class RouteAlternation:
-    """A few parameter routes of one method as one regex alternation, in registration order,
-    in front of their trie: the same answers (tests/app/test_routetrie.py checks it on random
-    tables), cheaper than a walk while the table is small (see MethodRoutes.add for numbers).
-
-    Each route is one outer group and its parameters the groups inside it, so
-    `match.lastindex` names the route. A converter's refusal asks the trie, which goes on to
-    the next candidate as a walk does.
-    """
-
-    __slots__ = ("screen", "_routes", "_trie")
-
-    def __init__(self, routes: Sequence[Route], trie: RouteTrie) -> None:
-        alternatives = "|".join(f"({route.regex})" for route in routes)
-        combined = re.compile(f"(?:{alternatives})\\Z")
-        #: None where no route can match (the regex without converting anything)
-        self.screen = combined.match
-        self._routes: list[Route | None] = [None] * (combined.groups + 1)
-        group = 1
-        for route in routes:
-            self._routes[group] = route
-            group += 1 + len(route.params)
-        self._trie = trie
-
-    def match(self, path: str) -> tuple[Route, dict[str, Any]] | None:
-        match = self.screen(path)
-        if match is None:
-            return None
-        outer = match.lastindex
-        assert outer is not None
-        route = self._routes[outer]
-        assert route is not None
-        params = route.params
-        try:
-            if len(params) == 1:
-                # PERF: one parameter is the usual case: no groups() tuple, no loop.
-                name, convert = params[0]
-                return route, {name: convert(match.group(outer + 1))}
-            values = match.groups()[outer : outer + len(params)]  # groups()[k] is group k+1
-            converted = {}
-            for (name, convert), value in zip(params, values, strict=True):
-                converted[name] = convert(value)
-            return route, converted
-        except ValueError:
-            return self._trie.match(path)
-
+#: RouteTrie -> the function matching it (both answer alike), and which one that is
+matcher_of, IMPLEMENTATION = _select()
 
 def _find(node: Node, segments: list[str], i: int, values: list[str], bound: int) -> Found | None:
     """The lowest-index route below `node` matching `segments[i:]`, if its index < bound.

@@ -141,7 +141,10 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.scaffold",
     ),
     "rush.routing": ("rush.exceptions", "rush.routetrie"),
-    "rush.routetrie": ("rush.routing",),  # for type checking only
+    "rush.routetrie": (
+        "rush._routewalk",  # its C accelerator
+        "rush.routing",  # for type checking only
+    ),
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),
     "rush.appconfig": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),

@@ -12,4 +12,6 @@ suite's conftest or modules (tests/test_layering.py checks that).
   `http_get` and `read_response` for any address) and `free_port`.
 - `protocol`: the request corpus (tests/protocol/corpus), splitting a byte stream, feeding a
   RequestParser and comparing outcomes; for the protocol and hardening suites.
+- `asan`: building a C accelerator with AddressSanitizer (gcc, libasan, a canary that proves
+  ASan reports here) for the protocol and app suites' ASan tests.
 """
