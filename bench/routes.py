@@ -53,7 +53,7 @@ def rush_matcher(count: int) -> Callable[[str, str], object]:
 
     def rush(method: str, path: str) -> object:
         found = match(method, path)
-        return found if found is not None else allowed(path)  # 405 if any, else 404
+        return found if found is not None else allowed(path, method)  # 405 if any, else 404
 
     return rush
 

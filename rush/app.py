@@ -377,7 +377,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 if not request.path.endswith("/") and not request.path.startswith("//"):
                     # (`//host` would be a Location on another site: that stays a 404)
                     raise HTTPError(308, headers={"Location": _slash_location(request)})
-        allowed = router.allowed_methods(request.path)
+        allowed = router.allowed_methods(request.path, request.method)
         if not allowed:
             return None
         if "GET" in allowed:

@@ -20,6 +20,7 @@ from rush.app import Rush
 from rush.config import DEFAULTS, INTERFACES, Config, parse_listen
 from rush.exceptions import ConfigError, RouteError
 from rush.protocol.heads import IMPLEMENTATION as HEADS_IMPLEMENTATION
+from rush.routetrie import IMPLEMENTATION as WALK_IMPLEMENTATION
 from rush.version import __version__
 from rush.wsgihost import WSGIHost
 
@@ -29,7 +30,15 @@ def version_text() -> str:
     the compiled accelerators run or their pure-Python twins (RUSH_NO_EXTENSIONS=1, or no
     compiler at install time)."""
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    return f"rush {__version__} (request heads: {HEADS_IMPLEMENTATION}; {python})"
+    parts = {"request heads": HEADS_IMPLEMENTATION, "route walk": WALK_IMPLEMENTATION}
+    compiled = [name for name, how in parts.items() if how == "C accelerator"]
+    pure = [name for name, how in parts.items() if how != "C accelerator"]
+    what = []
+    if compiled:
+        what.append(f"C accelerators: {', '.join(compiled)}")
+    if pure:
+        what.append(f"pure Python: {', '.join(pure)}")
+    return f"rush {__version__} ({'; '.join(what)}; {python})"
 
 
 def build_parser() -> argparse.ArgumentParser:

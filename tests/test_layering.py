@@ -73,6 +73,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.config",
         "rush.exceptions",
         "rush.protocol",
+        "rush.routetrie",
         "rush.server",
         "rush.version",
         "rush.wsgihost",
