@@ -249,18 +249,21 @@ class RequestParser:
         if self._dead:
             return []
         started: list[RequestMessage] = []
-        self._started = started
         plain = self._plain_heads
         if plain is not None:  # PERF: llhttp alone pays this one test (~100 instructions)
             last = self._message
             if not self.in_head and (last is None or (last.complete and last.keep_alive)):
-                consumed = self._feed_plain(plain, data)
+                # PERF: the fast path's own list is the result, not copied into `started`
+                # (redirect 20,882 -> 20,697 instructions, bench/micro.py --instructions).
+                taken, consumed = self._feed_plain(plain, data)
                 if consumed:
                     if consumed == len(data):
-                        return started
+                        return taken
+                    started = taken
                     data = data[consumed:]
             if self._llhttp_behind:
                 self._catch_up()
+        self._started = started  # llhttp's callbacks add to it
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
         open_message = self._message
@@ -287,9 +290,11 @@ class RequestParser:
             raise error from None
         return started
 
-    def _feed_plain(self, plain: ParseHeads, data: bytes | memoryview) -> int:
-        """Take the complete plain requests at the start of `data` (at a message boundary);
-        how many bytes they were."""
+    def _feed_plain(
+        self, plain: ParseHeads, data: bytes | memoryview
+    ) -> tuple[list[RequestMessage], int]:
+        """Take the complete plain requests at the start of `data` (at a message boundary):
+        their messages, and how many bytes they were."""
         messages, consumed = plain(
             data,
             self._max_target,
@@ -299,8 +304,7 @@ class RequestParser:
             RequestMessage,
         )
         if not messages:
-            return 0
-        self._started += messages
+            return messages, 0
         for message in messages:
             if message.body_size:
                 self.with_body.append(message)
@@ -308,7 +312,7 @@ class RequestParser:
         last = self._message = messages[-1]
         if not last.keep_alive:
             self._llhttp_behind = True
-        return consumed
+        return messages, consumed
 
     def _catch_up(self) -> None:
         """Put llhttp where it would be had it read the closing request the fast path took:
