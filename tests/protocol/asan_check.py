@@ -37,12 +37,18 @@ def main() -> None:
     so_path, seconds = sys.argv[1], float(sys.argv[2])
     compiled = load(so_path)
 
-    from rush.protocol import Limits, heads
+    from rush.protocol import Limits, RequestMessage, heads
+    from rush.protocol.parser import PythonMessageFields
     from tests.protocol import differential
     from tests.support.protocol import FAST_PATHS, bytewise, feed_pieces, load_cases, random_split
 
     assert heads.parse_heads is compiled.parse_heads, heads.IMPLEMENTATION  # type: ignore[attr-defined]
     assert FAST_PATHS["C"] is compiled.parse_heads  # type: ignore[attr-defined]
+    assert RequestMessage.__bases__ == (compiled.MessageFields,)  # type: ignore[attr-defined]
+
+    def fields(message: object) -> tuple[object, ...]:
+        return tuple(getattr(message, name) for name in PythonMessageFields.__slots__)
+
     limit_sets = [Limits(), differential.SMALL, Limits(0, 0, 0, 0)]
 
     def exact(data: bytes) -> ctypes.Array[ctypes.c_char]:
@@ -59,6 +65,14 @@ def main() -> None:
             for end in ends:
                 got = heads.parse_heads(memoryview(exact(stream[:end])), *args)
                 assert got == heads.python_parse_heads(stream[:end], *args), stream[:end]
+                # Messages: C's own fields filled in place, and a type it has to call.
+                for message_type in (RequestMessage, PythonMessageFields):
+                    made, used = heads.parse_heads(
+                        memoryview(exact(stream[:end])), *args, message_type
+                    )
+                    twin, twin_used = heads.python_parse_heads(stream[:end], *args, message_type)
+                    assert used == twin_used, stream[:end]
+                    assert [fields(m) for m in made] == [fields(m) for m in twin], stream[:end]
 
     cases = load_cases("valid") + load_cases("invalid")
     for case in cases:

@@ -1,5 +1,5 @@
 """parse_heads() itself (rush.protocol.heads): what it takes, every reason it declines, and
-the same tuples from the C accelerator and the pure-Python twin.
+the same tuples (or messages) from the C accelerator and the pure-Python twin.
 
 RequestParser-level equivalence with llhttp is test_differential.py's; this file pins the
 fast path's own contract, so a change to "plain" is a deliberate one.
@@ -14,8 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from rush.protocol import Limits
-from rush.protocol.heads import MAX_FIELDS, ParseHeads, python_parse_heads
+from rush.protocol import Limits, RequestMessage
+from rush.protocol.heads import COMPILED_FIELDS, MAX_FIELDS, ParseHeads, python_parse_heads
+from rush.protocol.parser import PythonMessageFields
 
 try:
     from rush.protocol._heads import parse_heads as C_PARSE_HEADS
@@ -236,6 +237,113 @@ def test_the_c_function_checks_its_arguments() -> None:
         C_PARSE_HEADS(WRK, 1 << 70, 2, 3, 4)
 
 
+# -- messages: parse_heads(..., message_type) -------------------------------------------------
+
+try:
+    from rush.protocol._heads import MessageFields as C_FIELDS
+except ImportError:
+    C_FIELDS = None  # type: ignore[assignment,misc]
+
+FIELD_TYPES: dict[str, type] = {"python": PythonMessageFields}
+if C_FIELDS is not None:
+    FIELD_TYPES["C"] = C_FIELDS
+NAMES = PythonMessageFields.__slots__
+
+
+class Renamed(PythonMessageFields):
+    """A type the C code does not know: it is called, then its attributes are set."""
+
+    __slots__ = ("made",)
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*args)  # type: ignore[arg-type]
+        self.made = True
+
+
+def values(message: object) -> tuple[object, ...]:
+    return tuple(getattr(message, name) for name in NAMES)
+
+
+MESSAGE_INPUTS = [
+    WRK,
+    WRK * 3,
+    head(HOST + b"Content-Length: 5\r\n", b"POST /p HTTP/1.1", b"hello") + WRK,
+    head(HOST + b"Content-Length: 0\r\n", b"PUT /p HTTP/1.1"),
+    head(b"Connection: close\r\n", b"GET /c HTTP/1.0") + WRK,
+    head(HOST + b"Connection: close\r\n") + WRK,
+    WRK + head(b"Transfer-Encoding: chunked\r\n"),
+    b"",
+]
+
+
+@pytest.mark.parametrize("data", MESSAGE_INPUTS)
+def test_messages_are_the_heads_made_whole(data: bytes) -> None:
+    """Every implementation, given any message type (its own C fields, a subclass of them, a
+    pure-Python one), makes the messages RequestParser's fast path would."""
+    limits = (DEFAULTS.max_request_line, DEFAULTS.max_header_bytes, DEFAULTS.max_header_count)
+    heads, consumed = both(data)
+    expected = []
+    for method, target, version, fields, keep_alive, length, body in heads:
+        message = PythonMessageFields(method, target, version, fields, keep_alive)
+        message.complete = True
+        if length is not None:
+            message.content_length = length
+            if length:
+                message.body_parts, message.body_size = [body], length
+                message.body_limit = DEFAULTS.max_body
+        expected.append(values(message))
+    for name, implementation in IMPLEMENTATIONS.items():
+        for message_type in (*FIELD_TYPES.values(), RequestMessage, Renamed):
+            got, used = implementation(data, *limits, DEFAULTS.max_body, message_type)
+            assert used == consumed, (name, message_type)
+            assert [type(message) for message in got] == [message_type] * len(expected)
+            assert [values(message) for message in got] == expected, (name, message_type)
+            for message in got:
+                assert message.headers is not got[0].headers or message is got[0]
+                assert message.body_parts is not got[0].body_parts or message is got[0]
+    assert all(message.made for message in python_parse_heads(data, *limits, 9, Renamed)[0])
+
+
+@pytest.mark.parametrize("name", list(FIELD_TYPES))
+def test_message_fields_are_alike(name: str) -> None:
+    fields = FIELD_TYPES[name]
+    default = fields()
+    assert values(default) == values(PythonMessageFields())
+    assert default.headers is not fields().headers and default.body_parts is not fields().body_parts
+    given = fields("PUT", b"/x", "1.0", [(b"A", b"b")], False)
+    assert values(given) == values(PythonMessageFields("PUT", b"/x", "1.0", [(b"A", b"b")], False))
+    by_name = fields(keep_alive=False, headers=None, method="GET")
+    assert values(by_name) == values(PythonMessageFields("GET", keep_alive=False))
+    for name_ in NAMES:
+        setattr(given, name_, name_)
+    assert values(given) == NAMES
+    with pytest.raises(AttributeError):
+        given.other = 1  # type: ignore[attr-defined]
+    unset = fields.__new__(fields)
+    with pytest.raises(AttributeError):
+        unset.method  # noqa: B018
+    del given.method
+    with pytest.raises(AttributeError):
+        given.method  # noqa: B018
+    with pytest.raises(TypeError):
+        fields("GET", b"/", "1.1", [], True, "extra")  # type: ignore[call-arg]
+
+
+def test_request_message_has_the_selected_fields() -> None:
+    assert RequestMessage.__bases__ == (COMPILED_FIELDS or PythonMessageFields,)
+    message = RequestMessage.built("POST", b"/b", "1.1", [(b"Host", b"a")], b"xy")
+    assert message.has_body and message.take_body() == b"xy" and message.take_body() == b""
+
+
+@pytest.mark.skipif(C_PARSE_HEADS is None, reason="the C accelerator is not built")
+def test_the_c_function_checks_its_message_type() -> None:
+    assert C_PARSE_HEADS is not None
+    with pytest.raises(TypeError):
+        C_PARSE_HEADS(WRK, 100, 100, 100, 100, "not a type")  # type: ignore[call-overload]
+    with pytest.raises(TypeError):
+        C_PARSE_HEADS(WRK, 100, 100, 100, 100, int)  # called with five arguments: refuses
+
+
 def test_the_pure_twin_is_the_documented_function() -> None:
     assert IMPLEMENTATIONS["python"] is python_parse_heads
 
@@ -247,7 +355,8 @@ def selected(env: dict[str, str]) -> str:
     """heads.IMPLEMENTATION and whether RequestParser uses a fast path, in a fresh process."""
     code = (
         "from rush.protocol import heads, parser; "
-        "print(heads.IMPLEMENTATION, parser.PLAIN_HEADS is not None)"
+        "print(heads.IMPLEMENTATION, parser.PLAIN_HEADS is not None,"
+        " parser.RequestMessage.__bases__[0].__name__)"
     )
     clean = {k: v for k, v in os.environ.items() if k != "RUSH_NO_EXTENSIONS"}
     run = subprocess.run(
@@ -262,10 +371,10 @@ def selected(env: dict[str, str]) -> str:
 
 
 def test_rush_no_extensions_selects_the_pure_path() -> None:
-    assert selected({"RUSH_NO_EXTENSIONS": "1"}) == "pure Python False"
+    assert selected({"RUSH_NO_EXTENSIONS": "1"}) == "pure Python False PythonMessageFields"
 
 
 @pytest.mark.skipif(C_PARSE_HEADS is None, reason="the C accelerator is not built")
 def test_the_c_accelerator_is_selected_by_default() -> None:
-    assert selected({}) == "C accelerator True"
-    assert selected({"RUSH_NO_EXTENSIONS": "0"}) == "C accelerator True"
+    assert selected({}) == "C accelerator True MessageFields"
+    assert selected({"RUSH_NO_EXTENSIONS": "0"}) == "C accelerator True MessageFields"
