@@ -21,8 +21,9 @@ import time
 from pathlib import Path
 
 from tests.scaleout.hosts import PORT as HOST_PORT
-from tests.scaleout.hosts import ROOT, request, wait_until
+from tests.scaleout.hosts import ROOT, request
 from tests.scaleout.netns import Bed
+from tests.support.polling import wait_until
 
 DEPLOY = ROOT / "deploy"
 PORT = 80

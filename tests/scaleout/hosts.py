@@ -15,11 +15,11 @@ import re
 import signal
 import subprocess
 import sys
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from tests.scaleout.netns import Bed, Machine, run_in
+from tests.support.polling import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 APP_SOURCE = Path(__file__).with_name("app.py")
@@ -35,16 +35,6 @@ def host_options(balancer_address: str) -> list[str]:
     (docs/scaling.md): trust its X-Forwarded-* headers; health endpoint and drain delay."""
     return ["--forwarded-allow-ips", balancer_address, "--health-path", HEALTH_PATH,
             "--drain-delay", str(DRAIN_DELAY)]  # fmt: skip
-
-
-def wait_until(predicate: Callable[[], object], timeout: float, interval: float = 0.05) -> object:
-    """Poll `predicate` until it returns something truthy; that value, or None at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value or time.monotonic() >= deadline:
-            return value
-        time.sleep(interval)
 
 
 def children(pid: int) -> set[int]:
