@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from rush import HTTPError, MultiDict, Request, Rush
-from rush.request import parse_pairs
+from rush.request import decode_path, parse_pairs
 
 
 def make(target: bytes = b"/", headers=(), body: bytes = b"", method: str = "GET") -> Request:
@@ -129,3 +131,13 @@ def test_test_client_query_and_handlers_with_params():
     assert client.get("/hello", query={"name": "bill"}).text == "hello, bill!"
     assert client.get("/hello").text == "hello, world!"
     assert client.delete("/users/7").json == {"id": 7, "method": "DELETE"}
+
+
+@given(st.binary(max_size=40).map(lambda raw: b"/" + raw))
+def test_path_and_query_string_split_any_target_as_decode_path_does(target):
+    """Request splits and decodes the target inline (a fast path): it must agree with
+    decode_path on every target, escapes, a '?' in the query, invalid UTF-8 and all."""
+    path, _, query = target.partition(b"?")
+    request = Request("GET", target)
+    assert request.path == decode_path(path)
+    assert request.query_string == query
