@@ -11,8 +11,6 @@ against RouteTrie.match, exceptions included.
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import random
 import sys
 import time
@@ -22,22 +20,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from tests.support.asan import load_extension  # noqa: E402 (imports no part of rush)
+
 #: Pieces of pattern segments ({n}: a parameter name) and of path segments.
 PATTERN_PIECES = ["a", "b", "é", "日本", "😀", "", "<{n}>", "<int:{n}>", "<float:{n}>"]
 PATTERN_PIECES += ["<uuid:{n}>", "<{n}>.<{n}x>", "v<int:{n}>", "<path:{n}>", "<path:{n}>.txt"]
 TEXT = ["a", "b", "é", "日本", "😀", "", "1", "12", "٣", "４２", "2.5", ".", "v3", "\n", "x.y"]
 TEXT += ["12345678-1234-5678-1234-567812345678", "9" * 30, "/", "//"]
-
-
-def load(path: str) -> object:
-    name = "rush._routewalk"
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules[name] = module
-    return module
 
 
 def outcome(match: Callable[[str], Any], path: str) -> object:
@@ -84,7 +73,7 @@ def fuzz(rng: random.Random, seconds: float) -> int:
 
 def main() -> None:
     so_path, seconds = sys.argv[1], float(sys.argv[2])
-    compiled = load(so_path)
+    compiled = load_extension("rush._routewalk", so_path)
 
     from rush import routetrie
     from tests.app import test_routetrie, test_routewalk

@@ -12,8 +12,6 @@ the end lands in ASan's redzone; every prefix of every corpus stream is tried th
 from __future__ import annotations
 
 import ctypes
-import importlib.machinery
-import importlib.util
 import random
 import sys
 import time
@@ -21,21 +19,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-
-def load(path: str) -> object:
-    name = "rush.protocol._heads"
-    loader = importlib.machinery.ExtensionFileLoader(name, path)
-    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    sys.modules[name] = module
-    return module
+from tests.support.asan import load_extension  # noqa: E402 (imports no part of rush)
 
 
 def main() -> None:
     so_path, seconds = sys.argv[1], float(sys.argv[2])
-    compiled = load(so_path)
+    compiled = load_extension("rush.protocol._heads", so_path)
 
     from rush.protocol import Limits, RequestMessage, heads
     from rush.protocol.parser import PythonMessageFields

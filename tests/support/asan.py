@@ -8,12 +8,15 @@ a deliberate overflow, that ASan does report in this environment, so a pass mean
 
 from __future__ import annotations
 
+import importlib.machinery
+import importlib.util
 import os
 import shutil
 import subprocess
 import sys
 import sysconfig
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -77,3 +80,39 @@ def check_asan_reports(tmp_path: Path, gcc: str, include: str, env: dict[str, st
         check=False,
     )
     assert "heap-buffer-overflow" in run.stderr, f"ASan does not report here:\n{run.stderr}"
+
+
+def run_under_asan(
+    tmp_path: Path, source: Path, module: str, script: Path, seconds: float
+) -> subprocess.CompletedProcess[str]:
+    """Build `source` (the extension whose last name is `module`) with ASan, after the canary,
+    and run `script BUILD SECONDS` against it in a subprocess; it must finish cleanly, with no
+    ASan report. Skips where the toolchain is missing."""
+    gcc, libasan, include = toolchain()
+    env = asan_env(libasan)
+    check_asan_reports(tmp_path, gcc, include, env)
+    built = extension_path(tmp_path, module)
+    compile_asan(gcc, source, built, include)
+    run = subprocess.run(
+        [sys.executable, str(script), str(built), str(seconds)],
+        cwd=tmp_path,  # Hypothesis's files, if any, stay there
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 90,
+        check=False,
+    )
+    assert run.returncode == 0 and "AddressSanitizer" not in run.stderr, run.stderr[-6000:]
+    return run
+
+
+def load_extension(name: str, path: str) -> ModuleType:
+    """Import the extension module `name` from the build at `path` (before anything imports
+    the package), in place of the one installed."""
+    loader = importlib.machinery.ExtensionFileLoader(name, path)
+    spec = importlib.util.spec_from_file_location(name, path, loader=loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    sys.modules[name] = module
+    return module
