@@ -37,12 +37,10 @@ def outcome(match: Callable[[str], Any], path: str) -> object:
 
 
 def fuzz(rng: random.Random, seconds: float) -> int:
-    from rush.routetrie import RouteTrie, c_matcher
-    from rush.routing import CONVERTERS
-    from tests.app.test_routetrie import build
+    from rush.routetrie import c_matcher
+    from tests.app.test_routetrie import build, trie_for
     from tests.app.test_routewalk import DECLINED, c_walk
 
-    regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
     deadline = time.monotonic() + seconds
     paths = 0
     while time.monotonic() < deadline:
@@ -54,9 +52,7 @@ def fuzz(rng: random.Random, seconds: float) -> int:
         router = build(table)
         for method in ("GET", "POST"):
             routes = [route for route in router.dynamic if method in route.methods]
-            trie = RouteTrie()
-            for index, route in enumerate(routes):
-                trie.insert(route, index, regexes)
+            trie = trie_for(routes)
             walks = (c_matcher(trie), c_walk(trie, lambda path: DECLINED))
             for _ in range(20):
                 count = rng.choice([1, 2, 3, 5, 41, rng.randint(0, 300)])

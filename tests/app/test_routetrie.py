@@ -281,18 +281,28 @@ def reference_match(router: Router, method: str, path: str) -> tuple[Route, dict
     return first_registered([r for r in router.dynamic if method in r.methods], path)
 
 
+def converter_regexes() -> dict[str, str]:
+    """Each converter's regex, read now (tests patch CONVERTERS), as Router passes them."""
+    return {conv: regex for conv, (regex, _) in CONVERTERS.items()}
+
+
+def trie_for(routes: list[Route]) -> RouteTrie:
+    """The trie of `routes`, registered in that order, as Router builds one per method."""
+    trie = RouteTrie()
+    regexes = converter_regexes()
+    for index, route in enumerate(routes):
+        trie.insert(route, index, regexes)
+    return trie
+
+
 @PROPERTY
 @given(TABLES, st.data())
 def test_the_trie_answers_as_the_first_registered_route(walk, table, data):
     router = build(table)
     paths = draw_paths(data, table)
-    regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
     for method in ("GET", "POST"):
         routes = [route for route in router.dynamic if method in route.methods]
-        trie = RouteTrie()
-        for index, route in enumerate(routes):
-            trie.insert(route, index, regexes)
-        match = walk(trie)
+        match = walk(trie_for(routes))
         for path in paths:
             assert match(path) == first_registered(routes, path), (method, path)
 

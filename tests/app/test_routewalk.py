@@ -13,16 +13,18 @@ from hypothesis import strategies as st
 
 from rush import routetrie
 from rush.routetrie import Matcher, RouteTrie
-from rush.routing import CONVERTERS, Route, Router
+from rush.routing import Route, Router
 from tests.app.test_routetrie import (
     PROPERTY,
     TABLES,
     U,
     build,
+    converter_regexes,
     draw_paths,
     endpoint,
     first_registered,
     router_of,
+    trie_for,
 )
 
 try:
@@ -50,11 +52,7 @@ def c_walk(trie: RouteTrie, fallback: Matcher | None = None) -> Matcher:
 
 def trie_of(*patterns: str) -> tuple[RouteTrie, list[Route]]:
     router, routes = router_of(*patterns)
-    regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
-    trie = RouteTrie()
-    for index, route in enumerate(routes):
-        trie.insert(route, index, regexes)
-    return trie, routes
+    return trie_for(routes), routes
 
 
 DECLINED = (None, {"declined": True})  # what the fallback of the property test answers
@@ -66,13 +64,9 @@ def test_where_the_c_walk_answers_by_itself_it_answers_as_the_reference(table, d
     # Without RouteTrie.match behind it: an answer of its own is never a wrong one.
     router = build(table)
     paths = draw_paths(data, table)
-    regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
     for method in ("GET", "POST"):
         routes = [route for route in router.dynamic if method in route.methods]
-        trie = RouteTrie()
-        for index, route in enumerate(routes):
-            trie.insert(route, index, regexes)
-        match = c_walk(trie, lambda path: DECLINED)
+        match = c_walk(trie_for(routes), lambda path: DECLINED)
         for path in paths:
             found = match(path)
             assert found is DECLINED or found == first_registered(routes, path), (method, path)
@@ -150,9 +144,8 @@ def test_the_c_walk_follows_the_trie_as_routes_are_added():
     trie, routes = trie_of("/a/<x>")
     match = c_walk(trie, trie.match)
     assert match("/b/1") is None
-    regexes = {conv: regex for conv, (regex, _) in CONVERTERS.items()}
     later = Router().add("/b/<int:n>", ["GET"], endpoint)
-    trie.insert(later, 1, regexes)
+    trie.insert(later, 1, converter_regexes())
     assert match("/b/1") == (later, {"n": 1})
 
 
