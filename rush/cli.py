@@ -19,6 +19,7 @@ from typing import Any
 from rush.app import Rush
 from rush.config import DEFAULTS, INTERFACES, Config, parse_listen
 from rush.exceptions import ConfigError, RouteError
+from rush.protocol.heads import COMPILED
 from rush.protocol.heads import IMPLEMENTATION as HEADS_IMPLEMENTATION
 from rush.routetrie import IMPLEMENTATION as WALK_IMPLEMENTATION
 from rush.version import __version__
@@ -31,8 +32,8 @@ def version_text() -> str:
     compiler at install time)."""
     python = f"{platform.python_implementation()} {platform.python_version()}"
     parts = {"request heads": HEADS_IMPLEMENTATION, "route walk": WALK_IMPLEMENTATION}
-    compiled = [name for name, how in parts.items() if how == "C accelerator"]
-    pure = [name for name, how in parts.items() if how != "C accelerator"]
+    compiled = [name for name, how in parts.items() if how == COMPILED]
+    pure = [name for name, how in parts.items() if how != COMPILED]
     what = []
     if compiled:
         what.append(f"C accelerators: {', '.join(compiled)}")

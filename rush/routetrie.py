@@ -27,10 +27,11 @@ Facts and strategy (the shape of httprouter and Werkzeug's StateMachineMatcher):
 
 from __future__ import annotations
 
-import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
+
+from rush.protocol.heads import COMPILED, PURE, extensions_wanted
 
 if TYPE_CHECKING:
     from rush.routing import Route
@@ -204,18 +205,19 @@ def c_matcher(trie: RouteTrie) -> Matcher:
 def _select() -> tuple[Callable[[RouteTrie], Matcher], str]:
     """The C walk unless RUSH_NO_EXTENSIONS is set (to anything but "" or "0") or it is not
     built (DESIGN.md, hot-path rule 8)."""
-    if os.environ.get("RUSH_NO_EXTENSIONS", "") not in ("", "0"):
-        return python_matcher, "pure Python"
+    if not extensions_wanted():
+        return python_matcher, PURE
     try:
         import rush._routewalk  # noqa: F401
     except ImportError:
-        return python_matcher, "pure Python"
-    return c_matcher, "C accelerator"
+        return python_matcher, PURE
+    return c_matcher, COMPILED
 
 
 Matcher = Callable[[str], "tuple[Route, dict[str, Any]] | None"]
 #: RouteTrie -> the function matching it (both answer alike), and which one that is
 matcher_of, IMPLEMENTATION = _select()
+
 
 def _find(node: Node, segments: list[str], i: int, values: list[str], bound: int) -> Found | None:
     """The lowest-index route below `node` matching `segments[i:]`, if its index < bound.

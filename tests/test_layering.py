@@ -144,6 +144,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.routing": ("rush.exceptions", "rush.routetrie"),
     "rush.routetrie": (
         "rush._routewalk",  # its C accelerator
+        "rush.protocol.heads",  # which accelerators may run (RUSH_NO_EXTENSIONS)
         "rush.routing",  # for type checking only
     ),
     "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),

@@ -228,16 +228,26 @@ def _plain_fields(
     return fields, keep_alive, length
 
 
+#: What IMPLEMENTATION says of each of Rush's accelerators (this one, rush.routetrie's).
+COMPILED, PURE = "C accelerator", "pure Python"
+
+
+def extensions_wanted() -> bool:
+    """Whether Rush's C accelerators may be used: not when RUSH_NO_EXTENSIONS is set to
+    anything but "" or "0" (DESIGN.md, hot-path rule 8). The one reading of the variable."""
+    return os.environ.get("RUSH_NO_EXTENSIONS", "") in ("", "0")
+
+
 def _select() -> tuple[ParseHeads, type | None, str]:
     """The C accelerator unless RUSH_NO_EXTENSIONS=1 or it is not built."""
-    if os.environ.get("RUSH_NO_EXTENSIONS", "") not in ("", "0"):
-        return python_parse_heads, None, "pure Python"
+    if not extensions_wanted():
+        return python_parse_heads, None, PURE
     try:
         from rush.protocol._heads import MessageFields
         from rush.protocol._heads import parse_heads as compiled
     except ImportError:
-        return python_parse_heads, None, "pure Python"
-    return compiled, MessageFields, "C accelerator"
+        return python_parse_heads, None, PURE
+    return compiled, MessageFields, COMPILED
 
 
 #: COMPILED_FIELDS: the C twin of parser.PythonMessageFields, where the accelerator is used.

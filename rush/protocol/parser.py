@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Protocol
 import httptools
 
 from rush.protocol.errors import ProtocolError
-from rush.protocol.heads import COMPILED_FIELDS, IMPLEMENTATION, ParseHeads, parse_heads
+from rush.protocol.heads import COMPILED, COMPILED_FIELDS, IMPLEMENTATION, ParseHeads, parse_heads
 from rush.protocol.limits import Limits
 
 
@@ -62,7 +62,7 @@ BodyPlan = tuple[int, "BodySink | None", bool]
 
 #: The fast path a new RequestParser uses: the C accelerator where it is built and not turned
 #: off; else none, llhttp alone (the pure-Python twin is slower than llhttp: bench/feed.py).
-PLAIN_HEADS: ParseHeads | None = parse_heads if IMPLEMENTATION == "C accelerator" else None
+PLAIN_HEADS: ParseHeads | None = parse_heads if IMPLEMENTATION == COMPILED else None
 # A head llhttp ends in its "closed" state with, where the fast path ended the connection.
 _CLOSING_HEAD = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
