@@ -168,6 +168,9 @@ class Router:
         #: method -> its parameter routes (rush.routetrie), and the function matching them
         self.tries: dict[str, RouteTrie] = {}
         self.matchers: dict[str, Matcher] = {}
+        # Every parameter route, whatever its methods: whether any could take a path (405).
+        self._any_trie = RouteTrie()
+        self._any_match = routetrie.matcher_of(self._any_trie)
         #: endpoint name -> its routes (one handler may have several), for `build`
         self.endpoints: dict[str, list[Route]] = {}
         #: What a miss may answer by toggling the trailing slash (a static route's path with
@@ -226,6 +229,7 @@ class Router:
                 trie = self.tries[method] = RouteTrie()
                 self.matchers[method] = routetrie.matcher_of(trie)  # follows later inserts
             trie.insert(route, len(self.dynamic), regexes)
+        self._any_trie.insert(route, len(self.dynamic), regexes)
         self.dynamic.append(route)
 
     def compile(self) -> None:
@@ -274,6 +278,8 @@ class Router:
         a method whose parameter routes are known not to match `path` (PERF: a 404 does not
         walk its own method's trie twice, bench/routes.py 404)."""
         allowed: set[str] = set(self.static.get(path, ()))
+        if self._any_match(path) is None:
+            return allowed  # PERF: one walk tells that no method's trie has a route for it
         for method, match in self.matchers.items():
             if method not in allowed and method != missed and match(path) is not None:
                 allowed.add(method)
