@@ -10,7 +10,18 @@ from setuptools import Extension, setup
 
 setup(
     ext_modules=[
-        Extension("rush.protocol._heads", ["rush/protocol/_heads.c"], optional=True),
+        Extension(
+            "rush.protocol._heads",
+            ["rush/protocol/_heads.c"],
+            depends=["rush/protocol/_message.h"],
+            optional=True,
+        ),
+        Extension(
+            "rush.protocol._answers",
+            ["rush/protocol/_answers.c"],
+            depends=["rush/protocol/_message.h"],
+            optional=True,
+        ),
         Extension("rush._routewalk", ["rush/_routewalk.c"], optional=True),
     ],
 )

@@ -19,6 +19,7 @@ from typing import Any
 from rush.app import Rush
 from rush.config import DEFAULTS, INTERFACES, Config, parse_listen
 from rush.exceptions import ConfigError, RouteError
+from rush.protocol.answers import ANSWERS_IMPLEMENTATION
 from rush.protocol.heads import COMPILED
 from rush.protocol.heads import IMPLEMENTATION as HEADS_IMPLEMENTATION
 from rush.routetrie import IMPLEMENTATION as WALK_IMPLEMENTATION
@@ -31,7 +32,11 @@ def version_text() -> str:
     the compiled accelerators run or their pure-Python twins (RUSH_NO_EXTENSIONS=1, or no
     compiler at install time)."""
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    parts = {"request heads": HEADS_IMPLEMENTATION, "route walk": WALK_IMPLEMENTATION}
+    parts = {
+        "request heads": HEADS_IMPLEMENTATION,
+        "answers": ANSWERS_IMPLEMENTATION,
+        "route walk": WALK_IMPLEMENTATION,
+    }
     compiled = [name for name, how in parts.items() if how == COMPILED]
     pure = [name for name, how in parts.items() if how != COMPILED]
     what = []
@@ -40,6 +45,17 @@ def version_text() -> str:
     if pure:
         what.append(f"pure Python: {', '.join(pure)}")
     return f"rush {__version__} ({'; '.join(what)}; {python})"
+
+
+class _VersionAction(argparse.Action):
+    """`--version`: version_text() on one line (argparse's own wraps it to the terminal)."""
+
+    def __init__(self, option_strings: list[str], dest: str, **kwargs: Any) -> None:
+        super().__init__(option_strings, dest, nargs=0, help="print the version and exit")
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: Any) -> None:
+        print(version_text())
+        parser.exit()
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -53,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "HUP reloads the code worker by worker, TTIN/TTOU add/remove a worker, USR1 reopens "
         "log files; USR2 to a worker prints its stack.",
     )
-    parser.add_argument("--version", action="version", version=version_text())
+    parser.add_argument("--version", action=_VersionAction)
     parser.add_argument(
         "app",
         help="the app to serve, as module:attribute (e.g. examples.app:app, mysite.wsgi:"

@@ -17,6 +17,8 @@
 #include <string.h>
 #include <structmember.h> /* T_OBJECT_EX: Python 3.11 */
 
+#include "_message.h"
+
 #define MAX_FIELDS 64 /* heads.MAX_FIELDS */
 
 static unsigned char is_token[256];  /* RFC 9110 §5.6.2 tchar */
@@ -247,16 +249,10 @@ bytes_of(const unsigned char *p, Py_ssize_t len)
     return PyBytes_FromStringAndSize((const char *)p, len);
 }
 
-/* MessageFields: the attributes of a request message and their defaults, the C twin of
- * parser.PythonMessageFields (RequestMessage derives from one of them and adds the methods).
- * Every member is an object (T_OBJECT_EX, like a __slots__ entry): the interpreter's
- * attribute specialisations treat them as slots, and an unset one raises AttributeError. */
-typedef struct {
-    PyObject_HEAD
-    PyObject *method, *target, *version, *headers, *keep_alive, *content_length, *chunked,
-        *expect_continue, *body_parts, *body_size, *body_sink, *body_limit, *body_wanted,
-        *complete;
-} Message;
+/* MessageFields (the struct is in _message.h, which _answers.c reads too): the C twin of
+ * parser.PythonMessageFields. Every member is an object (T_OBJECT_EX, like a __slots__
+ * entry): the interpreter's attribute specialisations treat them as slots, and an unset one
+ * raises AttributeError. */
 
 #define MESSAGE_MEMBER(name) {#name, T_OBJECT_EX, offsetof(Message, name), 0, NULL}
 static PyMemberDef message_members[] = {

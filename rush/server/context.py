@@ -17,6 +17,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any, Protocol
 
 from rush.protocol import Limits, RequestMessage
+from rush.protocol.answers import ANSWERS_IMPLEMENTATION, AnswerPlain, answer_plain
+from rush.protocol.heads import COMPILED
 from rush.protocol.parser import BodyPlan
 from rush.protocol.writer import Answer, date_line, prerender
 from rush.proxy import ProxyTrust
@@ -79,6 +81,7 @@ class ServerContext:
         "handle",
         "prerendered",
         "prerendered_head",
+        "answer_plain",
         "limits",
         "parser_limits",
         "timeouts",
@@ -150,6 +153,14 @@ class ServerContext:
         #: HEAD target -> the same, without the body; only the health endpoint's (rush.server.
         #: health): the app answers HEAD of its own targets, with its hooks.
         self.prerendered_head: dict[bytes, tuple[int, bytes, bytes, int]] = {}
+        #: The batch fast path of Connection.answer (rush.protocol.answers), where it is
+        #: compiled; None where each request must pass the loop's own steps (the access log,
+        #: a trusted proxy's client address).
+        self.answer_plain: AnswerPlain | None = (
+            answer_plain
+            if ANSWERS_IMPLEMENTATION == COMPILED and access_log is None and not self.trust
+            else None
+        )
 
     def tick(self, now: float) -> None:
         """The worker's once-a-second timer: the `Date` line of this second."""

@@ -128,11 +128,17 @@ def test_version_says_which_implementation_runs():
     from rush import __version__
 
     result = subprocess.run(
-        [sys.executable, "-m", "rush", "--version"], capture_output=True, text=True, timeout=30
+        [sys.executable, "-m", "rush", "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "COLUMNS": "40"},  # argparse's own version action wrapped it
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"rush {__version__} (")
-    assert "request heads" in result.stdout and "route walk" in result.stdout
+    assert result.stdout.count("\n") == 1, result.stdout
+    for part in ("request heads", "answers", "route walk"):
+        assert part in result.stdout
     pure = subprocess.run(
         [sys.executable, "-m", "rush", "--version"],
         capture_output=True,
@@ -140,7 +146,7 @@ def test_version_says_which_implementation_runs():
         timeout=30,
         env={**os.environ, "RUSH_NO_EXTENSIONS": "1"},
     )
-    assert "(pure Python: request heads, route walk; " in pure.stdout
+    assert "(pure Python: request heads, answers, route walk; " in pure.stdout
 
 
 def test_the_startup_log_says_the_version_and_implementation_once(rush_server):

@@ -1,0 +1,210 @@
+"""Connection.answer with its batch fast path (rush.protocol.answers) sends what its own loop
+sends alone, byte for byte: random pipelined batches of every kind of request and answer,
+fed in random pieces to three connections (no fast path, the pure-Python twin, the C
+accelerator where it is built), must leave the same bytes on the wire, the same count of
+requests served and the same closed state. Also when the fast path is switched off: an
+access log, a trusted proxy, a drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rush import Rush
+from rush.protocol import Limits
+from rush.protocol.answers import AnswerPlain, python_answer_plain
+from rush.proxy import ProxyTrust
+from rush.server.connection import Connection, ServerContext
+from rush.server.loop import EventLoop
+
+try:
+    from rush.protocol._answers import answer_plain as C_ANSWER_PLAIN
+except ImportError:
+    C_ANSWER_PLAIN = None  # type: ignore[assignment]
+
+FAST_PATHS: dict[str, AnswerPlain | None] = {"loop": None, "python": python_answer_plain}
+if C_ANSWER_PLAIN is not None:
+    FAST_PATHS["C"] = C_ANSWER_PLAIN
+DATE = b"Date: Sat, 05 Dec 2026 02:00:00 GMT\r\n"
+_EPOLL_TARGET = os.eventfd(0)  # a descriptor for the loop to hold; never read or written
+
+
+def make_app(tmp: Path) -> Rush:
+    (tmp / "page.html").write_bytes(b"<p>page</p>" * 100)
+    app = Rush(__name__, static_folder=None)
+    app.redirect("/easter", "/egg")
+
+    @app.get("/text")
+    def text(request):
+        return f"hello {request.args.get('name', 'world')}"
+
+    @app.route("/data", methods=["GET", "POST", "PUT", "DELETE"])
+    def data(request):
+        return {"method": request.method, "size": len(request.body)}
+
+    @app.post("/echo")
+    def echo(request):
+        return request.body, 201, {"Content-Type": "application/octet-stream"}
+
+    @app.get("/empty")
+    def empty(request):
+        return "", 204
+
+    @app.get("/file")
+    def file(request):
+        return app.send_file(tmp / "page.html")
+
+    @app.get("/stream")
+    def stream(request):
+        return iter([b"a", b"bc"])
+
+    @app.get("/teapot")
+    def teapot(request):
+        return "short and stout", 418
+
+    @app.get("/boom")
+    def boom(request):
+        raise RuntimeError("a handler bug")
+
+    return app
+
+
+REQUESTS = [
+    b"GET /easter HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /text?name=bill HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /data HTTP/1.1\r\nHost: a\r\nCookie: x=1\r\n\r\n",
+    b"POST /data HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc",
+    b"PUT /data HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n",
+    b"DELETE /data HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /file HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /teapot HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /missing HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"PATCH /text HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"HEAD /easter HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"HEAD /text HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /easter HTTP/1.0\r\n\r\n",
+    b"GET /text HTTP/1.0\r\nConnection: keep-alive\r\n\r\n",
+    b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
+    b"GET /easter HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+    b"GET /bad path HTTP/1.1\r\nHost: a\r\n\r\n",
+]
+
+
+class FakeSocket:
+    """recv_into() hands out what the test fed; send() takes a random part of what it is
+    given, so that answers queue and backpressure holds requests back sometimes."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+        self.incoming = b""
+        self.sent = bytearray()
+
+    def fileno(self) -> int:
+        return _EPOLL_TARGET
+
+    def recv_into(self, buffer: bytearray) -> int:
+        data, self.incoming = self.incoming[: len(buffer)], self.incoming[len(buffer) :]
+        buffer[: len(data)] = data
+        return len(data)
+
+    def recv(self, size: int, flags: int = 0) -> bytes:
+        raise BlockingIOError
+
+    def send(self, data: bytes) -> int:
+        size = len(data) if self.rng.random() < 0.8 else self.rng.randrange(len(data) + 1)
+        self.sent += data[:size]
+        return size
+
+    def shutdown(self, how: int) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def session(
+    app: Rush, fast_path: str, seed: int, **context: object
+) -> tuple[ServerContext, Connection, FakeSocket]:
+    ctx = ServerContext(EventLoop(), app, Limits(), 10.0, 10.0, 10.0, 4096, **context)  # type: ignore[arg-type]
+    ctx.date = DATE
+    if ctx.answer_plain is not None or fast_path == "loop":
+        ctx.answer_plain = FAST_PATHS[fast_path]
+    sock = FakeSocket(random.Random(seed))
+    return ctx, Connection(sock, "127.0.0.1", ctx), sock  # type: ignore[arg-type]
+
+
+def pieces(data: bytes, rng: random.Random) -> Iterator[bytes]:
+    position = 0
+    while position < len(data):
+        size = rng.choice((1, 7, 40, 300, 5000, len(data)))
+        yield data[position : position + size]
+        position += size
+
+
+def wire(app: Rush, fast_path: str, stream: bytes, seed: int, **context: object) -> tuple:
+    """Feed `stream` in random pieces (the same for every fast path); drain the output."""
+    ctx, connection, sock = session(app, fast_path, seed, **context)
+    for piece in pieces(stream, random.Random(seed)):
+        if connection.closed:
+            break
+        sock.incoming = piece
+        if connection.reading:
+            connection.on_readable()
+        for _ in range(100):
+            if connection.closed or not (connection.output.items or connection.pending):
+                break
+            connection.on_writable()
+    return bytes(sock.sent), ctx.requests_served, connection.closed, connection.close_after_write
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Rush:
+    app = make_app(tmp_path_factory.mktemp("answers"))
+    app.prepare()
+    return app
+
+
+def test_random_batches_leave_the_same_bytes_on_the_wire(
+    app: Rush, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.CRITICAL)  # /boom is logged by each connection alike
+    rng = random.Random(5122026)
+    fast = 0
+    for round_ in range(400):
+        stream = b"".join(rng.choice(REQUESTS) for _ in range(rng.choice((1, 2, 5, 16, 40))))
+        results = {name: wire(app, name, stream, round_) for name in FAST_PATHS}
+        assert len(set(results.values())) == 1, (stream, results)
+        fast += b"301 Moved" in results["loop"][0]
+    assert fast > 100  # the batches did reach the fast path's cases
+
+
+@pytest.mark.parametrize(
+    "context",
+    [{"access_log": lambda *args: None}, {"trust": ProxyTrust(["127.0.0.1"])}],
+    ids=["access-log", "trusted-proxy"],
+)
+def test_each_request_passes_the_loop_where_the_fast_path_cannot_serve(
+    app: Rush, context: dict[str, object]
+) -> None:
+    ctx, _, _ = session(app, "C" if "C" in FAST_PATHS else "python", 1, **context)
+    assert ctx.answer_plain is None
+
+
+def test_a_drain_closes_after_the_answer_on_every_path(app: Rush) -> None:
+    stream = REQUESTS[0] + REQUESTS[1]
+    for name in FAST_PATHS:
+        ctx, connection, sock = session(app, name, 1)
+        ctx.draining = True
+        sock.incoming = stream
+        connection.on_readable()
+        assert sock.sent.count(b"HTTP/1.1 ") == 1 and b"Connection: close\r\n" in sock.sent
