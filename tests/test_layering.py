@@ -153,7 +153,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),
     "rush.response": ("rush.datastructures", "rush.protocol"),
     "rush.exceptions": ("rush.protocol", "rush.response"),
-    "rush.datastructures": ("rush.exceptions",),
+    "rush.datastructures": ("rush.exceptions", "rush.protocol"),  # decode_fields
     "rush.bodies": ("rush.datastructures", "rush.exceptions", "rush.multipart", "rush.uploads"),
     "rush.multipart": (),
     "rush.uploads": ("rush.datastructures",),

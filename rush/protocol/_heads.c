@@ -596,8 +596,114 @@ parse_heads(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     return result;
 }
 
+/* name in lower case (a new reference): ASCII lowered here, anything else by str.lower()
+ * as heads.python_decode_fields does; the name itself when it has no upper case letter. */
+static PyObject *
+lowered(PyObject *name)
+{
+    if (!PyUnicode_IS_ASCII(name)) {
+        return PyObject_CallMethod(name, "lower", NULL);
+    }
+    const Py_UCS1 *text = PyUnicode_1BYTE_DATA(name);
+    Py_ssize_t size = PyUnicode_GET_LENGTH(name), i = 0;
+    while (i < size && !(text[i] >= 'A' && text[i] <= 'Z')) {
+        i++;
+    }
+    if (i == size) {
+        return Py_NewRef(name);
+    }
+    PyObject *lower = PyUnicode_New(size, 127);
+    if (lower == NULL) {
+        return NULL;
+    }
+    Py_UCS1 *out = PyUnicode_1BYTE_DATA(lower);
+    for (i = 0; i < size; i++) {
+        out[i] = text[i] >= 'A' && text[i] <= 'Z' ? text[i] + ('a' - 'A') : text[i];
+    }
+    return lower;
+}
+
+/* One (name, value) byte pair decoded into items[i] and the index; 0, or -1 with an
+ * exception. */
+static int
+decode_field(PyObject *field, PyObject *items, Py_ssize_t i, PyObject *index)
+{
+    PyObject *pair = PySequence_Fast(field, "decode_fields(): a field is not a pair");
+    if (pair == NULL) {
+        return -1;
+    }
+    if (PySequence_Fast_GET_SIZE(pair) != 2 || !PyBytes_Check(PySequence_Fast_GET_ITEM(pair, 0))
+        || !PyBytes_Check(PySequence_Fast_GET_ITEM(pair, 1))) {
+        Py_DECREF(pair);
+        PyErr_SetString(PyExc_TypeError, "decode_fields(): a field is not a (bytes, bytes) pair");
+        return -1;
+    }
+    PyObject *raw_name = PySequence_Fast_GET_ITEM(pair, 0);
+    PyObject *raw_value = PySequence_Fast_GET_ITEM(pair, 1);
+    PyObject *name = PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_name),
+                                            PyBytes_GET_SIZE(raw_name), NULL);
+    PyObject *value = name == NULL ? NULL
+                                   : PyUnicode_DecodeLatin1(PyBytes_AS_STRING(raw_value),
+                                                            PyBytes_GET_SIZE(raw_value), NULL);
+    PyObject *item = value == NULL ? NULL : PyTuple_Pack(2, name, value);
+    PyObject *key = item == NULL ? NULL : lowered(name);
+    int status = -1;
+    if (key != NULL) {
+        PyList_SET_ITEM(items, i, item); /* steals the reference */
+        item = NULL;
+        PyObject *values = PyDict_GetItemWithError(index, key); /* borrowed */
+        if (values != NULL) {
+            status = PyList_Append(values, value);
+        }
+        else if (!PyErr_Occurred() && (values = PyList_New(1)) != NULL) {
+            PyList_SET_ITEM(values, 0, Py_NewRef(value));
+            status = PyDict_SetItem(index, key, values);
+            Py_DECREF(values);
+        }
+    }
+    Py_XDECREF(key);
+    Py_XDECREF(item);
+    Py_XDECREF(value);
+    Py_XDECREF(name);
+    Py_DECREF(pair);
+    return status;
+}
+
+PyDoc_STRVAR(decode_fields_doc,
+             "decode_fields(raw)\n--\n\n"
+             "The items and the index of rush.datastructures.Headers for the parser's (name, "
+             "value) byte pairs (see heads.python_decode_fields).");
+
+static PyObject *
+decode_fields(PyObject *Py_UNUSED(module), PyObject *raw)
+{
+    /* A list or tuple as it is (a new reference); any other iterable as a new list. */
+    PyObject *fields = PySequence_Fast(raw, "decode_fields(): the fields are not iterable");
+    if (fields == NULL) {
+        return NULL;
+    }
+    Py_ssize_t count = PySequence_Fast_GET_SIZE(fields);
+    PyObject *items = PyList_New(count), *index = PyDict_New(), *result = NULL;
+    if (items == NULL || index == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0; i < count; i++) {
+        /* Nothing here runs Python code that could change `fields` (str.lower is C). */
+        if (decode_field(PySequence_Fast_GET_ITEM(fields, i), items, i, index) < 0) {
+            goto done;
+        }
+    }
+    result = PyTuple_Pack(2, items, index);
+done:
+    Py_XDECREF(items);
+    Py_XDECREF(index);
+    Py_DECREF(fields);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"parse_heads", (PyCFunction)(void (*)(void))parse_heads, METH_FASTCALL, parse_heads_doc},
+    {"decode_fields", (PyCFunction)decode_fields, METH_O, decode_fields_doc},
     {NULL, NULL, 0, NULL},
 };
 

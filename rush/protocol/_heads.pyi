@@ -28,3 +28,7 @@ def parse_heads(
 
 class MessageFields(PythonMessageFields):
     """The C twin of parser.PythonMessageFields: the same attributes and __init__."""
+
+def decode_fields(
+    raw: list[tuple[bytes, bytes]], /
+) -> tuple[list[tuple[str, str]], dict[str, list[str]]]: ...

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, overload
 
 #: One plain request: method, target, version, fields, keep_alive, content_length, body.
@@ -228,6 +229,23 @@ def _plain_fields(
     return fields, keep_alive, length
 
 
+def python_decode_fields(
+    raw: list[tuple[bytes, bytes]],
+) -> tuple[list[tuple[str, str]], dict[str, list[str]]]:
+    """The pure-Python implementation of `decode_fields`: rush.datastructures.Headers' items,
+    (name, value) decoded as latin-1 (RFC 9110 §5.5: field values are octets; latin-1 maps
+    each one to a code point), and its index, each lower-case name to its values in order.
+    The C accelerator refuses (TypeError) anything but a list of (bytes, bytes) tuples."""
+    items = []
+    index: dict[str, list[str]] = {}
+    for raw_name, raw_value in raw:
+        name = raw_name.decode("latin-1")
+        value = raw_value.decode("latin-1")
+        items.append((name, value))
+        index.setdefault(name.lower(), []).append(value)
+    return items, index
+
+
 #: What IMPLEMENTATION says of each of Rush's accelerators (this one, rush.routetrie's).
 COMPILED, PURE = "C accelerator", "pure Python"
 
@@ -238,17 +256,23 @@ def extensions_wanted() -> bool:
     return os.environ.get("RUSH_NO_EXTENSIONS", "") in ("", "0")
 
 
-def _select() -> tuple[ParseHeads, type | None, str]:
+DecodeFields = Callable[
+    [list[tuple[bytes, bytes]]], tuple[list[tuple[str, str]], dict[str, list[str]]]
+]
+
+
+def _select() -> tuple[ParseHeads, type | None, DecodeFields, str]:
     """The C accelerator unless RUSH_NO_EXTENSIONS=1 or it is not built."""
     if not extensions_wanted():
-        return python_parse_heads, None, PURE
+        return python_parse_heads, None, python_decode_fields, PURE
     try:
         from rush.protocol._heads import MessageFields
+        from rush.protocol._heads import decode_fields as compiled_decode
         from rush.protocol._heads import parse_heads as compiled
     except ImportError:
-        return python_parse_heads, None, PURE
-    return compiled, MessageFields, COMPILED
+        return python_parse_heads, None, python_decode_fields, PURE
+    return compiled, MessageFields, compiled_decode, COMPILED
 
 
 #: COMPILED_FIELDS: the C twin of parser.PythonMessageFields, where the accelerator is used.
-parse_heads, COMPILED_FIELDS, IMPLEMENTATION = _select()
+parse_heads, COMPILED_FIELDS, decode_fields, IMPLEMENTATION = _select()

@@ -3,10 +3,11 @@
     python tests/protocol/asan_check.py ASAN_BUILD_OF_HEADS_SO SECONDS
 
 It loads the given build of rush.protocol._heads before anything imports rush, then feeds it
-the corpus and a time-bounded random fuzz, checking results against the pure-Python twin and
-llhttp as it goes. Buffers handed to parse_heads directly are ctypes arrays of exactly the
-input's size, in allocations of their own (with PYTHONMALLOC=malloc), so a read one byte past
-the end lands in ASan's redzone; every prefix of every corpus stream is tried that way.
+the corpus, random field lists to decode_fields, and a time-bounded random fuzz, checking
+results against the pure-Python twins and llhttp as it goes. Buffers handed to parse_heads
+directly are ctypes arrays of exactly the input's size, in allocations of their own (with
+PYTHONMALLOC=malloc), so a read one byte past the end lands in ASan's redzone; every prefix of
+every corpus stream is tried that way.
 """
 
 from __future__ import annotations
@@ -72,6 +73,22 @@ def main() -> None:
                 pieces, case.limits, "llhttp"
             )
     print(f"corpus: {len(cases)} cases, every prefix", flush=True)
+
+    # decode_fields: every field list of the corpus's messages, and random ones.
+    fields_rng = random.Random(3)
+    for _ in range(2000):
+        raw = [
+            (fields_rng.randbytes(fields_rng.choice((0, 1, 5, 40))), fields_rng.randbytes(9))
+            for _ in range(fields_rng.choice((0, 1, 3, 70)))
+        ]
+        assert compiled.decode_fields(raw) == heads.python_decode_fields(raw)  # type: ignore[attr-defined]
+    for bad in ([(b"a",)], [("a", b"b")], [None], 1):
+        try:
+            compiled.decode_fields(bad)  # type: ignore[attr-defined]
+        except TypeError:
+            continue
+        raise AssertionError(f"decode_fields({bad!r}) did not refuse")
+    print("decode_fields: 2000 random field lists", flush=True)
 
     rng = random.Random(1)
     seeds = differential.seed_streams()

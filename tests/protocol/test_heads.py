@@ -8,6 +8,7 @@ fast path's own contract, so a change to "plain" is a deliberate one.
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +16,14 @@ from pathlib import Path
 import pytest
 
 from rush.protocol import Limits, RequestMessage
-from rush.protocol.heads import COMPILED_FIELDS, MAX_FIELDS, ParseHeads, python_parse_heads
+from rush.protocol.heads import (
+    COMPILED_FIELDS,
+    MAX_FIELDS,
+    ParseHeads,
+    decode_fields,
+    python_decode_fields,
+    python_parse_heads,
+)
 from rush.protocol.parser import PythonMessageFields
 
 try:
@@ -378,3 +386,54 @@ def test_rush_no_extensions_selects_the_pure_path() -> None:
 def test_the_c_accelerator_is_selected_by_default() -> None:
     assert selected({}) == "C accelerator True MessageFields"
     assert selected({"RUSH_NO_EXTENSIONS": "0"}) == "C accelerator True MessageFields"
+
+
+# -- decode_fields: Headers' items and index ------------------------------------------------
+
+try:
+    from rush.protocol._heads import decode_fields as C_DECODE_FIELDS
+except ImportError:
+    C_DECODE_FIELDS = None  # type: ignore[assignment]
+
+
+def random_fields(rng: random.Random) -> list[tuple[bytes, bytes]]:
+    names = [b"Host", b"HOST", b"host", b"X-Long-Name-" * 5, b"", b"A\xc0b", b"\xde\xdf", b"x"]
+    return [
+        (rng.choice(names), bytes(rng.randrange(256) for _ in range(rng.choice((0, 1, 9, 300)))))
+        for _ in range(rng.choice((0, 1, 2, 12, 70)))
+    ]
+
+
+@pytest.mark.skipif(C_DECODE_FIELDS is None, reason="the C accelerator is not built")
+def test_decode_fields_is_the_twin_in_c() -> None:
+    rng = random.Random(12)
+    for _ in range(2000):
+        raw = random_fields(rng)
+        assert C_DECODE_FIELDS(raw) == python_decode_fields(raw), raw
+
+
+def test_decode_fields_keeps_order_repeats_and_latin_1() -> None:
+    raw = [(b"Host", b"a"), (b"X-\xc0", b"\xe9 \x00"), (b"HOST", b"b"), (b"host", b"")]
+    items, index = decode_fields(raw)
+    assert items == [("Host", "a"), ("X-\xc0", "\xe9 \x00"), ("HOST", "b"), ("host", "")]
+    assert index == {"host": ["a", "b", ""], "x-\xe0": ["\xe9 \x00"]}
+    assert decode_fields([]) == ([], {})
+
+
+@pytest.mark.skipif(C_DECODE_FIELDS is None, reason="the C accelerator is not built")
+def test_decode_fields_takes_any_iterable_of_pairs_as_the_twin_does() -> None:
+    for make in (tuple, list, iter):
+        for pairs in ([], [(b"A", b"1")], [[b"A", b"1"], (b"a", b"2")]):
+            twin = python_decode_fields(make(pairs))  # type: ignore[arg-type]
+            assert C_DECODE_FIELDS(make(pairs)) == twin  # type: ignore[arg-type]
+
+
+@pytest.mark.skipif(C_DECODE_FIELDS is None, reason="the C accelerator is not built")
+@pytest.mark.parametrize(
+    "raw", [[("Host", b"a")], [(b"Host", "a")], [(b"Host",)], [(b"a", b"b", b"c")], [None], 1]
+)
+def test_decode_fields_refuses_what_is_not_byte_pairs(raw: object) -> None:
+    with pytest.raises(TypeError):
+        C_DECODE_FIELDS(raw)  # type: ignore[arg-type]
+    with pytest.raises((TypeError, ValueError, AttributeError)):
+        python_decode_fields(raw)  # type: ignore[arg-type]
