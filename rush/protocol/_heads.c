@@ -530,9 +530,9 @@ read_limit(PyObject *arg, Py_ssize_t *limit)
 
 PyDoc_STRVAR(parse_heads_doc,
 "parse_heads(data, max_target, max_header_bytes, max_header_count, max_body,\n"
-"            message_type=None)\n"
+"            message_type=None, end=None)\n"
 "--\n\n"
-"The complete plain requests at the start of data, as heads.Head tuples or complete\n"
+"The complete plain requests at the start of data[:end], as heads.Head tuples or complete\n"
 "messages of message_type, and the number of bytes they took (see rush.protocol.heads).");
 
 static PyObject *
@@ -544,11 +544,22 @@ parse_heads(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
     PyObject *heads;
     PyTypeObject *type = NULL;
     const unsigned char *start, *p, *end;
-    if (nargs != 5 && nargs != 6) {
-        PyErr_Format(PyExc_TypeError, "parse_heads() takes 5 or 6 arguments (%zd given)", nargs);
+    Py_ssize_t size = PY_SSIZE_T_MAX;
+    if (nargs < 5 || nargs > 7) {
+        PyErr_Format(PyExc_TypeError, "parse_heads() takes 5 to 7 arguments (%zd given)", nargs);
         return NULL;
     }
-    if (nargs == 6 && args[5] != Py_None) {
+    if (nargs == 7 && args[6] != Py_None) {
+        size = PyLong_AsSsize_t(args[6]);
+        if (size == -1 && PyErr_Occurred()) {
+            return NULL;
+        }
+        if (size < 0) {
+            PyErr_SetString(PyExc_ValueError, "parse_heads() end must not be negative");
+            return NULL;
+        }
+    }
+    if (nargs >= 6 && args[5] != Py_None) {
         if (!PyType_Check(args[5])) {
             PyErr_SetString(PyExc_TypeError, "parse_heads() message_type must be a type");
             return NULL;
@@ -567,7 +578,7 @@ parse_heads(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs
         return NULL;
     }
     start = p = view.buf;
-    end = start + view.len;
+    end = start + (size < view.len ? size : view.len);
     while (scan_head(p, end, &limits, &head)) {
         PyObject *item = build_item(type, &head, args[4]);
         if (item == NULL || PyList_Append(heads, item) < 0) {

@@ -13,6 +13,7 @@ def parse_heads(
     max_header_count: int,
     max_body: int,
     message_type: None = None,
+    end: int | None = None,
     /,
 ) -> tuple[list[Head], int]: ...
 @overload
@@ -23,6 +24,7 @@ def parse_heads(
     max_header_count: int,
     max_body: int,
     message_type: type[Message],
+    end: int | None = None,
     /,
 ) -> tuple[list[Message], int]: ...
 

@@ -7,6 +7,8 @@ Facts and strategy:
   plain or not complete; RequestParser hands everything from there to llhttp, so every error
   and every unusual case is still llhttp's and the parser's own. The fast path never refuses
   anything: it can only decline.
+- Given `end`, only `data[:end]` is read: RequestParser passes the worker's receive buffer and
+  the size of the read, so a read costs no slice of it.
 - Given a `message_type` (RequestParser passes RequestMessage), it returns complete messages
   of that type instead of tuples, set as RequestParser sets them (`complete`,
   `content_length`, a body in `body_parts` bounded by `max_body`). The C function fills a
@@ -54,6 +56,7 @@ class ParseHeads(Protocol):
         max_header_count: int,
         max_body: int,
         message_type: None = None,
+        end: int | None = None,
         /,
     ) -> tuple[list[Head], int]: ...
 
@@ -66,6 +69,7 @@ class ParseHeads(Protocol):
         max_header_count: int,
         max_body: int,
         message_type: type[Message],
+        end: int | None = None,
         /,
     ) -> tuple[list[Message], int]: ...
 
@@ -105,6 +109,7 @@ def python_parse_heads(
     max_header_count: int,
     max_body: int,
     message_type: None = None,
+    end: int | None = None,
     /,
 ) -> tuple[list[Head], int]: ...
 
@@ -117,6 +122,7 @@ def python_parse_heads(
     max_header_count: int,
     max_body: int,
     message_type: type[Message],
+    end: int | None = None,
     /,
 ) -> tuple[list[Message], int]: ...
 
@@ -128,14 +134,18 @@ def python_parse_heads(
     max_header_count: int,
     max_body: int,
     message_type: type[Any] | None = None,
+    end: int | None = None,
     /,
 ) -> tuple[list[Any], int]:
     """The pure-Python implementation of `parse_heads` (see the module notes)."""
     heads: list[Any] = []
     pos = 0
+    stop = len(data) if end is None else min(end, len(data))
+    if stop < 0:
+        raise ValueError("parse_heads() end must not be negative")
     max_count = min(max_header_count, MAX_FIELDS)
     while True:
-        match = _PLAIN_HEAD.match(data, pos)
+        match = _PLAIN_HEAD.match(data, pos, stop)
         if match is None:
             break
         method, target, minor, block = match.groups()
@@ -146,18 +156,18 @@ def python_parse_heads(
         if head is None:
             break
         fields, keep_alive, length = head
-        end = match.end()
+        after = match.end()
         body = b""
         if length:
-            if end + length > len(data):
+            if after + length > stop:
                 break  # the body is still arriving
-            body = bytes(data[end : end + length])
-            end += length
+            body = bytes(data[after : after + length])
+            after += length
         if message_type is None:
             heads.append((_METHOD_NAMES[method], target, version, fields, keep_alive, length, body))
         else:
             heads.append(_message(message_type, method, target, version, head, body, max_body))
-        pos = end
+        pos = after
         if not keep_alive:
             break  # llhttp refuses data after it; let it see that data
     return heads, pos

@@ -243,26 +243,52 @@ class RequestParser:
         """True between messages: no head or body is partly received."""
         return not self.in_head and (self._message is None or self._message.complete)
 
-    def feed(self, data: bytes | memoryview) -> list[RequestMessage]:
+    def feed(self, data: bytes | memoryview, end: int | None = None) -> list[RequestMessage]:
+        """The messages whose heads the bytes `data[:end]` complete (`end`: all of `data`).
+
+        `end` lets the server hand over its receive buffer as it is: a slice of it would cost
+        every read ~1k instructions (bench/micro.py --instructions).
+        """
         if self.with_body:
             self.with_body = []
         if self._dead:
             return []
+        if end is None:
+            end = len(data)
         started: list[RequestMessage] = []
         plain = self._plain_heads
         if plain is not None:  # PERF: llhttp alone pays this one test (~100 instructions)
             last = self._message
             if not self.in_head and (last is None or (last.complete and last.keep_alive)):
-                # PERF: the fast path's own list is the result, not copied into `started`
-                # (redirect 20,882 -> 20,697 instructions, bench/micro.py --instructions).
-                taken, consumed = self._feed_plain(plain, data)
+                # The complete plain requests at the start (rush.protocol.heads). PERF: its
+                # own list is the result, not copied into `started`, and this is not a
+                # method of its own (~600 instructions a read, bench/micro.py --instructions).
+                taken, consumed = plain(
+                    data,
+                    self._max_target,
+                    self._max_header_bytes,
+                    self._max_header_count,
+                    self._max_body,
+                    RequestMessage,
+                    end,
+                )
                 if consumed:
-                    if consumed == len(data):
+                    for message in taken:
+                        if message.body_size:
+                            self.with_body.append(message)
+                    self.begun += len(taken)
+                    last = self._message = taken[-1]
+                    if not last.keep_alive:
+                        self._llhttp_behind = True
+                    if consumed == end:
                         return taken
                     started = taken
-                    data = data[consumed:]
+                    data = data[consumed:end]
+                    end = len(data)
             if self._llhttp_behind:
                 self._catch_up()
+        if end != len(data):
+            data = data[:end]
         self._started = started  # llhttp's callbacks add to it
         # A body still arriving when this read began may complete in it: the server must
         # answer it even if a later part of the same read turns out to be bad.
@@ -289,30 +315,6 @@ class RequestParser:
             error.completed = completed
             raise error from None
         return started
-
-    def _feed_plain(
-        self, plain: ParseHeads, data: bytes | memoryview
-    ) -> tuple[list[RequestMessage], int]:
-        """Take the complete plain requests at the start of `data` (at a message boundary):
-        their messages, and how many bytes they were."""
-        messages, consumed = plain(
-            data,
-            self._max_target,
-            self._max_header_bytes,
-            self._max_header_count,
-            self._max_body,
-            RequestMessage,
-        )
-        if not messages:
-            return messages, 0
-        for message in messages:
-            if message.body_size:
-                self.with_body.append(message)
-        self.begun += len(messages)
-        last = self._message = messages[-1]
-        if not last.keep_alive:
-            self._llhttp_behind = True
-        return messages, consumed
 
     def _catch_up(self) -> None:
         """Put llhttp where it would be had it read the closing request the fast path took:

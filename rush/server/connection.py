@@ -150,7 +150,7 @@ class Connection:
         open_body = self.current
         body_before = open_body.body_size if open_body is not None else 0
         try:
-            messages = parser.feed(ctx.recv_view[:size])
+            messages = parser.feed(ctx.recv_view, size)
         except ProtocolError as error:
             self._on_protocol_error(error, open_body)
             return
@@ -234,9 +234,6 @@ class Connection:
         answers at once.
         """
         ctx = self.ctx
-        prerendered = ctx.prerendered
-        access_log = ctx.access_log
-        date = ctx.date
         pieces: list[bytes] = []
         budget = ctx.write_high_water - self.output.size
         held = None
@@ -249,8 +246,8 @@ class Connection:
                 budget, held = answer_plain(
                     messages,
                     pieces,
-                    prerendered,
-                    date,
+                    ctx.prerendered,
+                    ctx.date,
                     ctx.handle,
                     self.remote_addr,
                     "http",
@@ -259,11 +256,18 @@ class Connection:
             except Exception:
                 held = self._app_failed(messages[len(pieces)])
                 budget -= sum(map(len, pieces))
-            ctx.requests_served += len(pieces)
-            if len(pieces) == len(messages):
-                self._send_answers(pieces)
+            answered = len(pieces)
+            ctx.requests_served += answered
+            if answered == len(messages):
+                if answered == 1 and not self.output.items:
+                    self.write(pieces[0])  # PERF: the common case, a call less
+                else:
+                    self._send_answers(pieces)
                 return
-            messages = messages[len(pieces) :]
+            messages = messages[answered:]
+        prerendered = ctx.prerendered
+        access_log = ctx.access_log
+        date = ctx.date
         for message in messages:
             if budget < 0:
                 self.pending.extend(messages[messages.index(message) :])

@@ -437,3 +437,17 @@ def test_decode_fields_refuses_what_is_not_byte_pairs(raw: object) -> None:
         C_DECODE_FIELDS(raw)  # type: ignore[arg-type]
     with pytest.raises((TypeError, ValueError, AttributeError)):
         python_decode_fields(raw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("name", sorted(IMPLEMENTATIONS))
+def test_end_reads_a_prefix_as_if_it_were_all_the_data(name: str) -> None:
+    stream = WRK + head(HOST + b"Content-Length: 4\r\n", b"POST / HTTP/1.1", b"body") + TINY
+    for end in range(len(stream) + 1):
+        args = (DEFAULTS.max_request_line, DEFAULTS.max_header_bytes, DEFAULTS.max_header_count)
+        prefix = IMPLEMENTATIONS[name](stream[:end], *args, DEFAULTS.max_body)
+        assert IMPLEMENTATIONS[name](stream, *args, DEFAULTS.max_body, None, end) == prefix
+        assert IMPLEMENTATIONS[name](stream, *args, DEFAULTS.max_body, None, end + 1000) == (
+            IMPLEMENTATIONS[name](stream, *args, DEFAULTS.max_body)
+        )
+    with pytest.raises(ValueError):
+        IMPLEMENTATIONS[name](stream, *args, DEFAULTS.max_body, None, -1)

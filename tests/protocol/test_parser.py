@@ -595,3 +595,23 @@ def test_upgrade_request_keeps_its_body() -> None:
         body = b"3\r\nabc\r\n0\r\n\r\n"
         (message,) = feed_all(how(chunked_upgrade + body), RequestParser())
         assert message.complete and message.take_body() == b"abc"
+
+
+def test_feed_reads_only_up_to_end_of_a_reused_buffer() -> None:
+    """The server hands over its receive buffer and the size of the read (no slice)."""
+    stream = (
+        b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n"
+        b"POST /b HTTP/1.1\r\nHost: a\r\nContent-Length: 3\r\n\r\nabc"
+        b"GET /c HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
+    )
+    for cut in range(len(stream) + 1):
+        whole_parser, buffered = RequestParser(), RequestParser()
+        expected = whole_parser.feed(stream[:cut]) + whole_parser.feed(stream[cut:])
+        buffer = bytearray(b"\xff" * 200)  # junk after `end` that must never be read
+        buffer[:cut] = stream[:cut]
+        got = buffered.feed(memoryview(buffer), cut)
+        buffer[: len(stream) - cut] = stream[cut:]
+        got += buffered.feed(memoryview(buffer), len(stream) - cut)
+        assert [(m.method, m.target, m.take_body()) for m in got] == [
+            (m.method, m.target, m.take_body()) for m in expected
+        ], cut
