@@ -278,8 +278,12 @@ class Router:
         a method whose parameter routes are known not to match `path` (PERF: a 404 does not
         walk its own method's trie twice, bench/routes.py 404)."""
         allowed: set[str] = set(self.static.get(path, ()))
-        if self._any_match(path) is None:
-            return allowed  # PERF: one walk tells that no method's trie has a route for it
+        # PERF: one walk of every parameter route tells a 404 that no method has one for
+        # `path`, and a 405 the methods of the first that matches (bench/routes.py).
+        found = self._any_match(path)
+        if found is None:
+            return allowed
+        allowed.update(found[0].methods)
         for method, match in self.matchers.items():
             if method not in allowed and method != missed and match(path) is not None:
                 allowed.add(method)

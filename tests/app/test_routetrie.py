@@ -316,6 +316,8 @@ def test_router_answers_as_static_first_then_first_registered(table, static, dat
             assert router.match(method, path) == reference_match(router, method, path)
         allowed = {m for m in HTTP_METHODS if reference_match(router, m, path) is not None}
         assert router.allowed_methods(path) == allowed
+        for missed in HTTP_METHODS - allowed:  # as the app asks after its own method missed
+            assert router.allowed_methods(path, missed) == allowed
 
 
 # -- what a segment is: unicode, digits, empty segments, long paths ----------------------------
