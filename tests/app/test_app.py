@@ -300,6 +300,17 @@ def test_http_error_carries_headers():
     assert (r.status, r.headers["Retry-After"]) == (429, "3")
 
 
+def test_http_error_attributes_are_what_exception_and_flask_users_read():
+    bare, full = HTTPError(404), HTTPError(400, "bad", {"X": "y"}, Response("r"))
+    assert (bare.args, bare.status, bare.message, bare.response) == ((404, None), 404, None, None)
+    assert (full.args, full.message, full.headers) == ((400, "bad"), "bad", {"X": "y"})
+    assert full.response is not None and full.response.data == b"r"
+    bare.headers["X"] = "mine"  # each error has a dict of its own
+    assert HTTPError(404).headers == {}
+    assert (str(bare), str(full)) == ("404 Not Found", "400 Bad Request: bad")
+    assert repr(bare) == "HTTPError(404, None)"
+
+
 def test_hooks_registered_for_workers():
     app = Rush()
     started = app.on_startup(lambda: None)
