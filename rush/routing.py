@@ -278,13 +278,16 @@ class Router:
         a method whose parameter routes are known not to match `path` (PERF: a 404 does not
         walk its own method's trie twice, bench/routes.py 404)."""
         allowed: set[str] = set(self.static.get(path, ()))
-        # PERF: one walk of every parameter route tells a 404 that no method has one for
-        # `path`, and a 405 the methods of the first that matches (bench/routes.py).
-        found = self._any_match(path)
-        if found is None:
-            return allowed
-        allowed.update(found[0].methods)
-        for method, match in self.matchers.items():
+        matchers = self.matchers
+        if len(matchers) > 2:
+            # PERF: where a miss would walk two tries or more, one walk of every parameter
+            # route tells a 404 that no method has one for `path`, and a 405 the methods of
+            # the first that matches; with fewer it would add a walk (bench/routes.py).
+            found = self._any_match(path)
+            if found is None:
+                return allowed
+            allowed.update(found[0].methods)
+        for method, match in matchers.items():
             if method not in allowed and method != missed and match(path) is not None:
                 allowed.add(method)
         return allowed

@@ -226,7 +226,7 @@ FITS = {
     "<path:{n}>.txt": ["q.txt", "a/q.txt"],
 }
 TEMPLATES = st.lists(st.sampled_from(sorted(FITS)), min_size=1, max_size=4)
-METHODS = st.sampled_from([("GET",), ("POST",), ("GET", "POST")])
+METHODS = st.sampled_from([("GET",), ("POST",), ("GET", "POST"), ("PUT",), ("DELETE", "PUT")])
 TABLES = st.lists(st.tuples(TEMPLATES, METHODS), min_size=1, max_size=16)
 ANY_PATH = st.lists(
     st.sampled_from(sorted({v for fits in FITS.values() for v in fits})), max_size=5
