@@ -8,7 +8,6 @@ sinks. `current` is the request whose body is still arriving.
 
 from __future__ import annotations
 
-import os
 import random
 from collections.abc import Iterator
 
@@ -16,38 +15,7 @@ from rush.protocol import Limits, RequestMessage
 from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
 from rush.testing import TestResponse
-
-# A real descriptor for the loop's epoll to hold; the fake socket never reads or writes it.
-_EPOLL_TARGET = os.eventfd(0)
-
-
-class FakeSocket:
-    """recv_into() hands out what the test fed; send() keeps everything."""
-
-    def __init__(self) -> None:
-        self.incoming = b""
-        self.sent = bytearray()
-
-    def fileno(self) -> int:
-        return _EPOLL_TARGET
-
-    def recv_into(self, buffer: bytearray) -> int:
-        data, self.incoming = self.incoming[: len(buffer)], self.incoming[len(buffer) :]
-        buffer[: len(data)] = data
-        return len(data)
-
-    def recv(self, size: int, flags: int = 0) -> bytes:
-        raise BlockingIOError
-
-    def send(self, data: bytes) -> int:
-        self.sent += data
-        return len(data)
-
-    def shutdown(self, how: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+from tests.support.fakesocket import FakeSocket
 
 
 class Session:

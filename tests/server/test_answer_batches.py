@@ -9,7 +9,6 @@ access log, a trusted proxy, a drain.
 from __future__ import annotations
 
 import logging
-import os
 import random
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ from rush.protocol.answers import AnswerPlain, python_answer_plain
 from rush.proxy import ProxyTrust
 from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
+from tests.support.fakesocket import FakeSocket
 
 try:
     from rush.protocol._answers import answer_plain as C_ANSWER_PLAIN
@@ -32,7 +32,6 @@ FAST_PATHS: dict[str, AnswerPlain | None] = {"loop": None, "python": python_answ
 if C_ANSWER_PLAIN is not None:
     FAST_PATHS["C"] = C_ANSWER_PLAIN
 DATE = b"Date: Sat, 05 Dec 2026 02:00:00 GMT\r\n"
-_EPOLL_TARGET = os.eventfd(0)  # a descriptor for the loop to hold; never read or written
 
 
 def make_app(tmp: Path) -> Rush:
@@ -98,38 +97,6 @@ REQUESTS = [
     b"GET /easter HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     b"GET /bad path HTTP/1.1\r\nHost: a\r\n\r\n",
 ]
-
-
-class FakeSocket:
-    """recv_into() hands out what the test fed; send() takes a random part of what it is
-    given, so that answers queue and backpressure holds requests back sometimes."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-        self.incoming = b""
-        self.sent = bytearray()
-
-    def fileno(self) -> int:
-        return _EPOLL_TARGET
-
-    def recv_into(self, buffer: bytearray) -> int:
-        data, self.incoming = self.incoming[: len(buffer)], self.incoming[len(buffer) :]
-        buffer[: len(data)] = data
-        return len(data)
-
-    def recv(self, size: int, flags: int = 0) -> bytes:
-        raise BlockingIOError
-
-    def send(self, data: bytes) -> int:
-        size = len(data) if self.rng.random() < 0.8 else self.rng.randrange(len(data) + 1)
-        self.sent += data[:size]
-        return size
-
-    def shutdown(self, how: int) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
 
 
 def session(
