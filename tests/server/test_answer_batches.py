@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -175,3 +176,35 @@ def test_a_drain_closes_after_the_answer_on_every_path(app: Rush) -> None:
         sock.incoming = stream
         connection.on_readable()
         assert sock.sent.count(b"HTTP/1.1 ") == 1 and b"Connection: close\r\n" in sock.sent
+
+
+def test_an_app_that_raises_fails_that_request_alone_on_every_path(
+    app: Rush, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The app promises never to raise; a wrapper that does (a bug) costs one 500."""
+    stream = REQUESTS[1] + REQUESTS[2] + REQUESTS[0] + REQUESTS[6]
+    wires = {}
+    for name in FAST_PATHS:
+        ctx, connection, sock = session(app, name, 1)
+        handle = ctx.handle
+
+        def broken(message, remote, scheme, handle=handle):
+            if message.target == b"/data":
+                raise RuntimeError("a bug in the app's dispatch")
+            return handle(message, remote, scheme)
+
+        ctx.handle = broken
+        sock.rng = None  # every send takes everything
+        sock.incoming = stream
+        with caplog.at_level(logging.ERROR, logger="rush.error"):
+            caplog.clear()
+            connection.on_readable()
+        assert [r.getMessage() for r in caplog.records] == [
+            "the app raised for GET b'/data'",
+            "the app raised for DELETE b'/data'",
+        ]
+        wires[name] = bytes(sock.sent)
+        assert ctx.requests_served == 4 and not connection.closed
+    assert len(set(wires.values())) == 1
+    statuses = re.findall(rb"HTTP/1\.1 (\d{3}) ", wires["loop"])
+    assert statuses == [b"200", b"500", b"301", b"500"]
