@@ -275,16 +275,21 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         limit = self.max_body if self.max_body is not None else default_limit
         length = message.content_length
         small = length is not None and length <= self._body_in_memory
+        raw_path = None
         if small and not message.expect_continue:
             # PERF: a small body of a known length for no route with a plan of its own: no
             # routing (post 65.5k -> 60.6k instructions, bench/micro.py --instructions). A
             # percent-encoded path may spell one of those routes: that one is routed.
             special = self._body_route_paths
             if special is not None:
+                if not special:
+                    return limit, None, True  # no such route: not even the path is split
                 raw_path = message.target.partition(b"?")[0]
-                if not special or (raw_path not in special and raw_path.find(b"%") < 0):
+                if raw_path not in special and raw_path.find(b"%") < 0:
                     return limit, None, True
-        path = decode_path(message.target.partition(b"?")[0])
+        if raw_path is None:
+            raw_path = message.target.partition(b"?")[0]
+        path = decode_path(raw_path)
         found = self.router.match(message.method, path)
         if found is None:
             found = self.router.match_other_slash(message.method, path)
