@@ -3,8 +3,7 @@
 from collections.abc import Callable
 from typing import Any
 
-from rush.protocol.answers import Prerendered
-from rush.protocol.writer import Answer
+from rush.protocol.writer import Answer, Prerendered
 
 def answer_plain(
     messages: list[Any],

@@ -30,10 +30,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from rush.protocol.heads import COMPILED, IMPLEMENTATION, PURE
-from rush.protocol.writer import STATUS_LINES, Answer
-
-#: A pre-rendered answer: status, status line, what follows the Date line, body size.
-Prerendered = tuple[int, bytes, bytes, int]
+from rush.protocol.writer import STATUS_LINES, Answer, Prerendered
 
 
 class AnswerPlain(Protocol):

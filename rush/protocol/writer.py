@@ -220,6 +220,11 @@ def render_head(
     return b"".join((status_line(status), date, connection, lines, framing, b"\r\n"))
 
 
+#: A pre-rendered answer as the server keeps it: status, status line, what follows the `Date`
+#: and `Connection` lines (from `prerender`), body size.
+Prerendered = tuple[int, bytes, bytes, int]
+
+
 def prerender(status: int, lines: bytes, body: bytes) -> tuple[bytes, bytes]:
     """An answer rendered once, in two parts: the status line, and what follows the `Date`
     and `Connection` lines (which change per second and per request)."""

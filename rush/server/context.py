@@ -20,7 +20,7 @@ from rush.protocol import Limits, RequestMessage
 from rush.protocol.answers import ANSWERS_IMPLEMENTATION, AnswerPlain, answer_plain
 from rush.protocol.heads import COMPILED
 from rush.protocol.parser import BodyPlan
-from rush.protocol.writer import Answer, date_line, prerender
+from rush.protocol.writer import Answer, Prerendered, date_line, prerender
 from rush.proxy import ProxyTrust
 from rush.server.loop import EventLoop
 
@@ -145,14 +145,14 @@ class ServerContext:
         self.date = date_line(time.time())
         # Pre-rendered answers would log the proxy, not the client it forwards for.
         fixed = {} if self.trust and access_log else handler.prerendered()
-        self.prerendered = {
+        self.prerendered: dict[bytes, Prerendered] = {
             target: (status, *prerender(status, lines, body), len(body))
             for target, (status, lines, body) in fixed.items()
             if type(body) is bytes
         }
         #: HEAD target -> the same, without the body; only the health endpoint's (rush.server.
         #: health): the app answers HEAD of its own targets, with its hooks.
-        self.prerendered_head: dict[bytes, tuple[int, bytes, bytes, int]] = {}
+        self.prerendered_head: dict[bytes, Prerendered] = {}
         #: The batch fast path of Connection.answer (rush.protocol.answers), where it is
         #: compiled; None where each request must pass the loop's own steps (the access log,
         #: a trusted proxy's client address).

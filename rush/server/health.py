@@ -25,7 +25,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from rush.protocol.writer import prerender
+from rush.protocol.writer import Prerendered, prerender
 from rush.server.heartbeat import HostState, Slot
 from rush.server.loop import EventLoop
 
@@ -42,11 +42,8 @@ DRAINING = "draining"
 _LINES = b"Content-Type: text/plain; charset=utf-8\r\nCache-Control: no-store\r\n"
 _STATUS = {READY: 200, STARTING: 503, DRAINING: 503}
 
-#: A pre-rendered entry: (status, status line, the rest after Date/Connection, body size).
-Entry = tuple[int, bytes, bytes, int]
 
-
-def entries(status: int, body: bytes) -> tuple[Entry, Entry]:
+def entries(status: int, body: bytes) -> tuple[Prerendered, Prerendered]:
     """The GET and the HEAD entry of one answer (HEAD: the same head, with no body)."""
     line, rest = prerender(status, _LINES, body)
     return (status, line, rest, len(body)), (status, line, rest[: len(rest) - len(body)], 0)
