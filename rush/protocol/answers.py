@@ -27,25 +27,26 @@ Facts and strategy:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from rush.protocol.heads import COMPILED, IMPLEMENTATION, PURE
 from rush.protocol.writer import STATUS_LINES, Answer, Prerendered
 
-
-class AnswerPlain(Protocol):
-    def __call__(
-        self,
-        messages: list[Any],
-        pieces: list[bytes],
-        prerendered: dict[bytes, Prerendered],
-        date: bytes,
-        handle: Callable[[Any, str | None, str], Answer],
-        remote: str | None,
-        scheme: str,
-        budget: int,
-        /,
-    ) -> tuple[int, Answer | None]: ...
+#: answer_plain's signature: (messages, pieces, prerendered, date, handle, remote, scheme,
+#: budget) -> (budget, held).
+AnswerPlain = Callable[
+    [
+        list[Any],
+        list[bytes],
+        dict[bytes, Prerendered],
+        bytes,
+        Callable[[Any, str | None, str], Answer],
+        str | None,
+        str,
+        int,
+    ],
+    tuple[int, Answer | None],
+]
 
 
 def python_answer_plain(

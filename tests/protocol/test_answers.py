@@ -181,7 +181,7 @@ def test_the_app_gets_the_remote_address_and_scheme(implementation: AnswerPlain)
 @pytest.mark.skipif(C_ANSWER_PLAIN is None, reason="the C accelerator is not built")
 def test_bad_arguments_are_refused_by_the_c_accelerator() -> None:
     with pytest.raises(TypeError):
-        C_ANSWER_PLAIN([], [], {}, DATE, None, None, "http")  # type: ignore[call-arg]
+        C_ANSWER_PLAIN([], [], {}, DATE, None, None, "http")  # type: ignore[call-arg, arg-type]
     with pytest.raises(TypeError):
         C_ANSWER_PLAIN((), [], {}, DATE, None, None, "http", 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
