@@ -101,32 +101,6 @@ _SPECIAL = {
 }
 
 
-@overload
-def python_parse_heads(
-    data: bytes | memoryview,
-    max_target: int,
-    max_header_bytes: int,
-    max_header_count: int,
-    max_body: int,
-    message_type: None = None,
-    end: int | None = None,
-    /,
-) -> tuple[list[Head], int]: ...
-
-
-@overload
-def python_parse_heads(
-    data: bytes | memoryview,
-    max_target: int,
-    max_header_bytes: int,
-    max_header_count: int,
-    max_body: int,
-    message_type: type[Message],
-    end: int | None = None,
-    /,
-) -> tuple[list[Message], int]: ...
-
-
 def python_parse_heads(
     data: bytes | memoryview,
     max_target: int,
