@@ -260,7 +260,9 @@ class Connection:
             ctx.requests_served += answered
             if answered == len(messages):
                 if answered == 1 and not self.output.items:
-                    self.write(pieces[0])  # PERF: the common case, a call less
+                    # PERF: _send_answers' first case, without its call: redirect 17.7k ->
+                    # 17.1k instructions (bench/micro.py --instructions).
+                    self.write(pieces[0])
                 else:
                     self._send_answers(pieces)
                 return
