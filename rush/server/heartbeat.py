@@ -62,13 +62,16 @@ class SlotState(NamedTuple):
 class Slot:
     """One worker's slot: the worker writes it, the master reads it."""
 
-    __slots__ = ("_map", "offset", "index", "_notify_fd")
+    __slots__ = ("_map", "offset", "index", "_notify_fd", "master_pid")
 
-    def __init__(self, region: mmap.mmap, index: int, notify_fd: int) -> None:
+    def __init__(self, region: mmap.mmap, index: int, notify_fd: int, master_pid: int) -> None:
         self._map = region
         self.index = index
         self.offset = _HEADER + index * SLOT_SIZE
         self._notify_fd = notify_fd
+        #: Known from before the fork: a worker whose master died before it asked would
+        #: otherwise take the process it was reparented to for its master.
+        self.master_pid = master_pid
 
     # -- the worker's side ---------------------------------------------------------------
 
@@ -139,12 +142,13 @@ class Heartbeat:
         self.capacity = slots
         self._free = list(range(slots - 1, -1, -1))
         self.read_fd, self.write_fd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        self.master_pid = os.getpid()
 
     def allocate(self) -> Slot | None:
         """A zeroed slot for a new worker, or None when every slot is lent."""
         if not self._free:
             return None
-        slot = Slot(self.region, self._free.pop(), self.write_fd)
+        slot = Slot(self.region, self._free.pop(), self.write_fd, self.master_pid)
         slot.reset()
         return slot
 

@@ -286,7 +286,7 @@ class Worker:
             self.loop.call_every(ACCESS_FLUSH_INTERVAL, self.access.tick)
         if slot is None:
             return
-        self._watch_master(os.getppid())
+        self._watch_master(slot.master_pid)
         if config.worker_timeout:
             start_beat(self.loop, slot, config.worker_timeout)
         if config.max_requests:
@@ -301,7 +301,8 @@ class Worker:
         slot.mark_ready()  # the master may now retire the worker this one replaces
 
     def _watch_master(self, master: int) -> None:
-        """Stop gracefully once the master is gone (SIGKILLed, crashed): no orphan serves on."""
+        """Stop gracefully once the master is gone (SIGKILLed, crashed): no orphan serves on.
+        Checked at once too: it may have died while this worker was loading the app."""
 
         def check() -> None:
             if os.getppid() != master and not self.stopping:
@@ -310,6 +311,7 @@ class Worker:
                 )
                 self.begin_stop()
 
+        self.loop.call_later(0.0, check)
         self.loop.call_every(1.0, check)
 
     def _tick_date(self) -> None:

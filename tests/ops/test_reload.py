@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import time
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from tests.ops.load import Load
 from tests.support.client import http_get
 from tests.support.polling import wait_until
+from tests.support.procfs import alive
 
 pytestmark = pytest.mark.slow
 
@@ -91,3 +93,19 @@ def test_dev_reload_restarts_workers_when_a_source_file_changes(rush, project):
     server.wait_for(r"reload: hotapp\.py changed", 5, mark)
     server.wait_for(r"reload complete", 15, mark)
     assert http_get(server.address, "/")[1] == b"v2"
+
+
+def test_a_new_worker_whose_master_dies_while_it_loads_stops_too(rush, project):
+    """The master is SIGKILLed while a reload's worker still imports the new code: that
+    worker must not take the pid it is then reparented to for its master and serve on."""
+    server = rush("--bind", "127.0.0.1:0", "--workers", "2", app="hotapp:app", cwd=project, ready=2)
+    source = (project / "hotapp.py").read_text()
+    (project / "hotapp.py").write_text(source + "\ntime.sleep(1.5)  # the import is slow\n")
+    mark = server.mark()
+    server.signal(signal.SIGHUP)
+    found = server.wait_for(r"worker \d \(pid (\d+)\) runs generation 1", 10, mark)
+    loading = int(found.group(1))
+    os.kill(server.pid, signal.SIGKILL)
+    server.proc.wait(5)
+    assert wait_until(lambda: not alive(loading), 10), server.log
+    assert "the master (pid" in server.log

@@ -125,9 +125,10 @@ class RushHost:
             RUSH_SECRET_KEY=SECRET_KEY,
         )
         with open(self.log_path, "ab") as log:
+            # Its own process group: `kill` takes the master and every worker in one go.
             self.proc = subprocess.Popen(
                 self.argv(), cwd=self.directory, env=env, stdin=subprocess.DEVNULL,
-                stdout=log, stderr=subprocess.STDOUT,
+                stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
             )  # fmt: skip
         self.known_pids.add(self.proc.pid)
 
@@ -208,15 +209,18 @@ class RushHost:
         self.wait_for_log(pattern, timeout, self.reload_mark)
 
     def kill(self) -> None:
-        """SIGKILL the master and its workers at once: the machine's service dies."""
-        pids = self.workers() | ({self.proc.pid} if self.alive else set())  # type: ignore[union-attr]
-        for pid in pids:
+        """SIGKILL the master and its workers at once: the machine's service dies. One signal
+        to the process group: killed one by one, a worker killed before its master is
+        replaced by a fork no list of pids taken before holds."""
+        if self.proc is None:
+            return
+        if self.alive:
+            self.workers()
             try:
-                os.kill(pid, signal.SIGKILL)
+                os.killpg(self.proc.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if self.proc is not None:
-            self.proc.wait(10)
+        self.proc.wait(10)
 
     def stop(self, timeout: float = 15.0) -> None:
         """SIGTERM twice (the second cuts a drain delay short), then SIGKILL past `timeout`;
