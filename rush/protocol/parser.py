@@ -188,13 +188,14 @@ class RequestParser:
 
     __slots__ = (
         "_parser",
-        "_plain_heads",
+        "read_plain",
+        "resting",
         "_llhttp_behind",
         "_synthetic",
-        "_max_target",
-        "_max_header_bytes",
-        "_max_header_count",
-        "_max_body",
+        "max_target",
+        "max_header_bytes",
+        "max_header_count",
+        "max_body",
         "_head_guard",
         "_message",
         "_target",
@@ -213,15 +214,20 @@ class RequestParser:
 
     def __init__(self, limits: Limits | None = None) -> None:
         self._parser = httptools.HttpRequestParser(self)
-        self._plain_heads = PLAIN_HEADS  # read now: the tests run each fast path (and none)
+        self.read_plain = PLAIN_HEADS  # read now: the tests run each fast path (and none)
+        # The next byte begins a request `read_plain` may read: nothing is partly received,
+        # the last request was complete and kept alive. PERF: kept up to date by `feed`, so
+        # a read at rest costs one test, here and in the server.
+        self.resting = PLAIN_HEADS is not None
         self._llhttp_behind = False  # the fast path took a closing request llhttp has not seen
         self._synthetic = False  # llhttp is reading a head we made up (see _restart)
         limits = limits or Limits()
-        # PERF: the limits as plain ints on the parser: one attribute lookup each in callbacks.
-        self._max_target = limits.max_request_line
-        self._max_header_bytes = limits.max_header_bytes
-        self._max_header_count = limits.max_header_count
-        self._max_body = limits.max_body
+        # PERF: the limits as plain ints on the parser: one attribute lookup each in callbacks
+        # (and in the server, which calls `read_plain` with them).
+        self.max_target = limits.max_request_line
+        self.max_header_bytes = limits.max_header_bytes
+        self.max_header_count = limits.max_header_count
+        self.max_body = limits.max_body
         self._head_guard = 3 * (limits.max_request_line + limits.max_header_bytes) // 2
         self._message: RequestMessage | None = None  # the last message whose head completed
         self._target = b""  # the head being received: target and fields so far
@@ -243,11 +249,18 @@ class RequestParser:
         """True between messages: no head or body is partly received."""
         return not self.in_head and (self._message is None or self._message.complete)
 
-    def feed(self, data: bytes | memoryview, end: int | None = None) -> list[RequestMessage]:
+    def feed(
+        self,
+        data: bytes | memoryview,
+        end: int | None = None,
+        read: tuple[list[RequestMessage], int] | None = None,
+    ) -> list[RequestMessage]:
         """The messages whose heads the bytes `data[:end]` complete (`end`: all of `data`).
 
         `end` lets the server hand over its receive buffer as it is: a slice of it would cost
-        every read ~1k instructions (bench/micro.py --instructions).
+        every read ~1k instructions (bench/micro.py --instructions). `read`: what
+        `read_plain` already made of those bytes, given by a server that looks at a read at
+        rest before it feeds it (and feeds it only when it cannot answer it at once).
         """
         if self.with_body:
             self.with_body = []
@@ -256,37 +269,37 @@ class RequestParser:
         if end is None:
             end = len(data)
         started: list[RequestMessage] = []
-        plain = self._plain_heads
-        if plain is not None:  # PERF: llhttp alone pays this one test (~100 instructions)
-            last = self._message
-            if not self.in_head and (last is None or (last.complete and last.keep_alive)):
-                # The complete plain requests at the start (rush.protocol.heads). PERF: its
-                # own list is the result, not copied into `started`, and this is not a
-                # method of its own (~600 instructions a read, bench/micro.py --instructions).
-                taken, consumed = plain(
+        if self.resting:
+            # The complete plain requests at the start (rush.protocol.heads). PERF: its own
+            # list is the result, not copied into `started`, and this is not a method of its
+            # own (~600 instructions a read, bench/micro.py --instructions).
+            if read is None:
+                read = self.read_plain(  # type: ignore[misc]  # resting: it is not None
                     data,
-                    self._max_target,
-                    self._max_header_bytes,
-                    self._max_header_count,
-                    self._max_body,
+                    self.max_target,
+                    self.max_header_bytes,
+                    self.max_header_count,
+                    self.max_body,
                     RequestMessage,
                     end,
                 )
-                if consumed:
-                    for message in taken:
-                        if message.body_size:
-                            self.with_body.append(message)
-                    self.begun += len(taken)
-                    last = self._message = taken[-1]
-                    if not last.keep_alive:
-                        self._llhttp_behind = True
-                    if consumed == end:
-                        return taken
-                    started = taken
-                    data = data[consumed:end]
-                    end = len(data)
-            if self._llhttp_behind:
-                self._catch_up()
+            taken, consumed = read
+            if consumed:
+                for message in taken:
+                    if message.body_size:
+                        self.with_body.append(message)
+                self.begun += len(taken)
+                last = self._message = taken[-1]
+                if not last.keep_alive:
+                    self._llhttp_behind = True
+                    self.resting = False
+                if consumed == end:
+                    return taken
+                started = taken
+                data = data[consumed:end]
+                end = len(data)
+        if self._llhttp_behind:
+            self._catch_up()
         if end != len(data):
             data = data[:end]
         self._started = started  # llhttp's callbacks add to it
@@ -306,6 +319,7 @@ class RequestParser:
                 self._guard_section(len(data) if section_open and begun == self.begun else 0)
         except (httptools.HttpParserError, ProtocolError) as exc:
             self._dead = True
+            self.resting = False
             error = self._error if isinstance(exc, httptools.HttpParserError) else exc
             if error is None:
                 error = ProtocolError(400, str(exc) or "malformed request")
@@ -314,6 +328,12 @@ class RequestParser:
                 completed.insert(0, open_message)
             error.completed = completed
             raise error from None
+        last = self._message
+        self.resting = (
+            self.read_plain is not None
+            and not self.in_head
+            and (last is None or (last.complete and last.keep_alive))
+        )
         return started
 
     def _catch_up(self) -> None:
@@ -383,7 +403,7 @@ class RequestParser:
             return
         # llhttp may hand the target over in pieces, one per read it spans.
         target = self._target + url if self._target else url
-        if len(target) > self._max_target:
+        if len(target) > self.max_target:
             self._fail(414, "request line too long")
         self._target = target
 
@@ -394,7 +414,7 @@ class RequestParser:
             self._on_trailer(name, value)
             return
         headers = self._headers
-        if len(headers) >= self._max_header_count:
+        if len(headers) >= self.max_header_count:
             self._fail(431, "too many request header fields")
         if value[-1:] in _OWS:
             # RFC 9110 §5.5: trailing OWS is not part of the value; llhttp strips only leading.
@@ -405,10 +425,10 @@ class RequestParser:
         """A chunked trailer: bounded like the head (its own count), never merged into the
         headers, so nothing can sneak in after the head was checked; then dropped."""
         self._trailer_bytes += len(name) + len(value) + 4
-        if self._trailer_bytes > self._max_header_bytes:
+        if self._trailer_bytes > self.max_header_bytes:
             self._fail(431, "request header section too large")
         self._trailer_count += 1
-        if self._trailer_count > self._max_header_count:
+        if self._trailer_count > self.max_header_count:
             self._fail(431, "too many trailer fields")
 
     def on_headers_complete(self) -> None:
@@ -474,7 +494,7 @@ class RequestParser:
             # RFC 9110 §10.1.1: ignore 100-continue from an HTTP/1.0 client.
             message.expect_continue = version == "1.1"
         # Each field line also costs its colon, a space and its CRLF: 4 bytes.
-        if size + 4 * len(headers) > self._max_header_bytes:
+        if size + 4 * len(headers) > self.max_header_bytes:
             self._fail(431, "request header section too large")
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
         if hosts > 1 or (hosts == 0 and version == "1.1"):
@@ -483,8 +503,8 @@ class RequestParser:
             self._check_target(message)
         message.content_length = content_length
         if message.chunked or content_length:
-            message.body_limit = self._max_body
-            if content_length is not None and content_length > self._max_body:
+            message.body_limit = self.max_body
+            if content_length is not None and content_length > self.max_body:
                 self._fail(413, "request body too large")
             self.with_body.append(message)
         self._started.append(message)

@@ -1,8 +1,9 @@
 """Connection.answer with its batch fast path (rush.protocol.answers) sends what its own loop
 sends alone, byte for byte: random pipelined batches of every kind of request and answer,
 fed in random pieces to three connections (no fast path, the pure-Python twin, the C
-accelerator where it is built), must leave the same bytes on the wire, the same count of
-requests served and the same closed state. Also when the fast path is switched off: an
+accelerator where it is built), and to one whose parser has no plain-head fast path (so no
+read is answered at rest, in on_readable), must leave the same bytes on the wire, the same
+count of requests served and the same closed state. Also when the fast path is switched off: an
 access log, a trusted proxy, a drain.
 """
 
@@ -12,6 +13,7 @@ import logging
 import random
 import re
 from collections.abc import Iterator
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
@@ -23,6 +25,7 @@ from rush.proxy import ProxyTrust
 from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
 from tests.support.fakesocket import FakeSocket
+from tests.support.protocol import fast_path as heads_path
 
 try:
     from rush.protocol._answers import answer_plain as C_ANSWER_PLAIN
@@ -47,6 +50,10 @@ def make_app(tmp: Path) -> Rush:
     @app.route("/data", methods=["GET", "POST", "PUT", "DELETE"])
     def data(request):
         return {"method": request.method, "size": len(request.body)}
+
+    @app.post("/small", max_body=4)  # a body plan of its own: a 413 only take_bodies gives
+    def small(request):
+        return request.body
 
     @app.post("/echo")
     def echo(request):
@@ -97,18 +104,24 @@ REQUESTS = [
     b"POST /echo HTTP/1.1\r\nHost: a\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nok",
     b"GET /easter HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
     b"GET /bad path HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n\r\nhello",
+    b"POST /small HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\n\r\nfour",
 ]
 
 
 def session(
-    app: Rush, fast_path: str, seed: int, **context: object
+    app: Rush, fast_path: str, seed: int, heads: str | None = None, **context: object
 ) -> tuple[ServerContext, Connection, FakeSocket]:
+    """`heads`: the request-head fast path of the connection's parser (a key of
+    tests.support.protocol's FAST_PATHS; "llhttp": none, so no read is answered at rest)."""
     ctx = ServerContext(EventLoop(), app, Limits(), 10.0, 10.0, 10.0, 4096, **context)  # type: ignore[arg-type]
     ctx.date = DATE
     if ctx.answer_plain is not None or fast_path == "loop":
         ctx.answer_plain = FAST_PATHS[fast_path]
     sock = FakeSocket(random.Random(seed))
-    return ctx, Connection(sock, "127.0.0.1", ctx), sock  # type: ignore[arg-type]
+    with heads_path(heads) if heads else nullcontext():
+        connection = Connection(sock, "127.0.0.1", ctx)  # type: ignore[arg-type]
+    return ctx, connection, sock
 
 
 def pieces(data: bytes, rng: random.Random) -> Iterator[bytes]:
@@ -119,9 +132,11 @@ def pieces(data: bytes, rng: random.Random) -> Iterator[bytes]:
         position += size
 
 
-def wire(app: Rush, fast_path: str, stream: bytes, seed: int, **context: object) -> tuple:
+def wire(
+    app: Rush, fast_path: str, stream: bytes, seed: int, heads: str | None = None, **context: object
+) -> tuple:
     """Feed `stream` in random pieces (the same for every fast path); drain the output."""
-    ctx, connection, sock = session(app, fast_path, seed, **context)
+    ctx, connection, sock = session(app, fast_path, seed, heads, **context)
     for piece in pieces(stream, random.Random(seed)):
         if connection.closed:
             break
@@ -151,6 +166,8 @@ def test_random_batches_leave_the_same_bytes_on_the_wire(
     for round_ in range(400):
         stream = b"".join(rng.choice(REQUESTS) for _ in range(rng.choice((1, 2, 5, 16, 40))))
         results = {name: wire(app, name, stream, round_) for name in FAST_PATHS}
+        # No read answered at rest, no batch fast path: llhttp and the loop alone.
+        results["llhttp"] = wire(app, "loop", stream, round_, heads="llhttp")
         assert len(set(results.values())) == 1, (stream, results)
         fast += b"301 Moved" in results["loop"][0]
     assert fast > 100  # the batches did reach the fast path's cases

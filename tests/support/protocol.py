@@ -190,11 +190,17 @@ class Outcome:
 
 
 def feed_pieces(
-    pieces: Sequence[bytes | memoryview], limits: Limits | None = None, path: str | None = None
+    pieces: Sequence[bytes | memoryview],
+    limits: Limits | None = None,
+    path: str | None = None,
+    looks_first: bool = False,
 ) -> Outcome:
     """Feed `pieces` one `feed()` call each, the way a connection would, and record the outcome.
 
     `path`: the fast path to use (a key of FAST_PATHS); by default the one in force.
+    `looks_first`: at rest, read each piece with `read_plain` first, as rush.server.connection
+    does: a piece that is whole plain requests, kept alive and without a body, is not fed at
+    all (the parser stays at rest); any other is fed with what was read of it.
     """
     if path is None:
         parser = RequestParser(limits)
@@ -206,7 +212,22 @@ def feed_pieces(
     status = None
     for piece in pieces:
         try:
-            returned = parser.feed(piece)
+            read = None
+            if looks_first and parser.resting:
+                assert parser.read_plain is not None
+                read = parser.read_plain(
+                    piece,
+                    parser.max_target,
+                    parser.max_header_bytes,
+                    parser.max_header_count,
+                    parser.max_body,
+                    RequestMessage,
+                    len(piece),
+                )
+            if read is not None and read[1] == len(piece) > 0 and _at_rest_after(read[0]):
+                returned = read[0]
+            else:
+                returned = parser.feed(piece, None, read)
         except ProtocolError as error:
             answered.extend(error.completed)
             pending = []
@@ -220,6 +241,10 @@ def feed_pieces(
         pending=tuple(Snapshot.of(m) for m in pending),
         status=status,
     )
+
+
+def _at_rest_after(taken: list[RequestMessage]) -> bool:
+    return taken[-1].keep_alive and not any(message.body_size for message in taken)
 
 
 def feed_case(case: Case, pieces: Sequence[bytes]) -> Outcome:
