@@ -150,7 +150,7 @@ class Connection:
         if parser.resting and not self.pending:
             # PERF: a read at rest that is whole plain requests, kept alive and without a body,
             # leaves the parser as it found it (at rest): they are answered without feed()
-            # (redirect 17.1k -> 14.1k instructions with answer()'s own send, bench/micro.py
+            # (redirect 17.1k -> 14.2k instructions with answer()'s own send, bench/micro.py
             # --instructions). Any other read is fed with what was read of it here.
             read = taken, consumed = parser.read_plain(  # type: ignore[misc]  # resting
                 ctx.recv_view,
@@ -289,8 +289,8 @@ class Connection:
             ctx.requests_served += answered
             if answered == len(messages):
                 if answered == 1 and not self.output.items:
-                    # PERF: _send_answers' first case, write() inlined: redirect 17.7k ->
-                    # 16.5k instructions (bench/micro.py --instructions).
+                    # PERF: _send_answers' first case, write() inlined: redirect 14.8k ->
+                    # 14.2k instructions (bench/micro.py --instructions).
                     data = pieces[0]
                     try:
                         sent = self.sock.send(data)
