@@ -42,6 +42,20 @@ def validate(title: Any, body: Any) -> tuple[dict[str, str], dict[str, str]]:
     return {"title": title, "body": body}, errors
 
 
+def _use_wal(connection: sqlite3.Connection, attempts: int = 100) -> None:
+    """Switch the file to WAL. Workers starting together all try at once, and SQLite answers
+    the loser "database is locked" at once, without its busy timeout (waiting could deadlock
+    two lock upgrades): so the loser tries again a moment later."""
+    for attempt in range(attempts):
+        try:
+            connection.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == attempts - 1:
+                raise
+            time.sleep(0.01)
+
+
 class NoteStore:
     """This process's connection to the notes file: `open(path)` in each worker."""
 
@@ -52,7 +66,7 @@ class NoteStore:
         self.close()
         connection = sqlite3.connect(path, timeout=10, isolation_level=None)
         connection.row_factory = sqlite3.Row
-        connection.execute("PRAGMA journal_mode=WAL")
+        _use_wal(connection)
         connection.executescript(SCHEMA)
         self.connection = connection
 
