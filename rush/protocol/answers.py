@@ -30,7 +30,7 @@ from collections.abc import Callable
 from typing import Any
 
 from rush.protocol.heads import COMPILED, IMPLEMENTATION, PURE
-from rush.protocol.writer import STATUS_LINES, Answer, Prerendered
+from rush.protocol.writer import LENGTH_LINES, STATUS_LINES, Answer, Prerendered, length_line
 
 #: answer_plain's signature: (messages, pieces, prerendered, date, handle, remote, scheme,
 #: budget) -> (budget, held).
@@ -106,7 +106,8 @@ def _framed(answer: Any, date: bytes) -> bytes | None:
     first = STATUS_LINES.get(status)
     if first is None:
         return None
-    return b"".join((first, date, lines, b"Content-Length: %d\r\n\r\n" % len(body), body))
+    size = len(body)
+    return b"".join((first, date, lines, LENGTH_LINES.get(size) or length_line(size), body))
 
 
 def _select() -> tuple[AnswerPlain, str]:
