@@ -1,5 +1,5 @@
-"""The optional C accelerators of rush.protocol.heads and rush.routetrie; all other metadata
-is in pyproject.toml.
+"""The optional C accelerators of rush.protocol.heads, rush.protocol.answers, rush.routetrie
+and rush.request; all other metadata is in pyproject.toml.
 
 `optional=True`: where there is no C compiler or no Python headers the build of an
 extension fails with a warning and Rush installs with its pure-Python twin (DESIGN.md,
@@ -23,5 +23,6 @@ setup(
             optional=True,
         ),
         Extension("rush._routewalk", ["rush/_routewalk.c"], optional=True),
+        Extension("rush._request", ["rush/_request.c"], optional=True),
     ],
 )

@@ -35,7 +35,7 @@ from rush.protocol.writer import (
     InvalidAnswer,
     check_status,
 )
-from rush.request import Request, decode_path
+from rush.request import Request, decode_path, new_request
 from rush.response import (
     HTML_LINE,
     JSON_LINE,
@@ -312,7 +312,9 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             request.body_store = store
         else:
             parts = message.body_parts  # PERF: message.take_body() inlined
-            request = Request(
+            # PERF: built in C (rush/_request.c): Request() and its app 5.6k -> 1.7k
+            # instructions for /hello?name=bill.
+            request = new_request(
                 message.method,
                 message.target,
                 message.headers,
@@ -320,8 +322,8 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 message.version,
                 message.keep_alive,
                 remote_addr,
+                self,
             )
-            request.app = self
             if store is not None:
                 request.body_store = store
         if scheme != "http":

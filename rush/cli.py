@@ -22,6 +22,7 @@ from rush.exceptions import ConfigError, RouteError
 from rush.protocol.answers import ANSWERS_IMPLEMENTATION
 from rush.protocol.heads import COMPILED
 from rush.protocol.heads import IMPLEMENTATION as HEADS_IMPLEMENTATION
+from rush.request import IMPLEMENTATION as REQUEST_IMPLEMENTATION
 from rush.routetrie import IMPLEMENTATION as WALK_IMPLEMENTATION
 from rush.version import __version__
 from rush.wsgihost import WSGIHost
@@ -36,6 +37,7 @@ def version_text() -> str:
         "request heads": HEADS_IMPLEMENTATION,
         "answers": ANSWERS_IMPLEMENTATION,
         "route walk": WALK_IMPLEMENTATION,
+        "requests": REQUEST_IMPLEMENTATION,
     }
     compiled = [name for name, how in parts.items() if how == COMPILED]
     pure = [name for name, how in parts.items() if how != COMPILED]

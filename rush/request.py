@@ -13,7 +13,7 @@ import base64
 import binascii
 import io
 import json as _stdlib_json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, unquote_plus
@@ -21,6 +21,7 @@ from urllib.parse import quote, unquote, unquote_plus
 from rush.bodies import read_form
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import HTTPError
+from rush.protocol.heads import COMPILED, PURE, extensions_wanted
 from rush.sessions import Session, flash, pop_flashes, select_flashes
 
 try:
@@ -33,6 +34,8 @@ except ImportError:  # pragma: no cover - orjson is optional
     _JSONDecodeError = (ValueError,)
 
 _UNSET: Any = object()
+#: `request.view_args` until the request is routed, and of a request no route takes.
+NO_VIEW_ARGS: Mapping[str, Any] = MappingProxyType({})
 
 #: Most pairs accepted from a query string or an urlencoded form (more is a 400).
 MAX_FORM_FIELDS = 1000
@@ -88,12 +91,43 @@ class Request:
         keep_alive: Whether the connection stays open after this request.
     """
 
-    # PERF: what most requests never touch is a class-level default, not a per-request
-    # store: a Request is built for every dynamic request, and each attribute set costs.
-    route: Any = None
+    # PERF: what every request has is a slot (set in C by rush._request.RequestMaker, read
+    # and written by the interpreter at a fixed offset); what most requests never touch is a
+    # class-level default, not a per-request store.
+    __slots__ = (
+        "method",
+        "path",
+        "query_string",
+        "raw_headers",
+        "_body",
+        "http_version",
+        "keep_alive",
+        "remote_addr",
+        "app",
+        "route",
+        "view_args",
+        "_session",
+        "_args",
+        "__dict__",
+    )
+    method: str
+    path: str
+    query_string: bytes
+    raw_headers: list[tuple[bytes, bytes]]
+    http_version: str
+    keep_alive: bool
+    remote_addr: str | None
+    #: The app serving this request (Flask's `current_app`, explicit): what a blueprint's
+    #: handler in another module reaches the app's templates, url_for and config through.
+    #: None only for a Request built by hand.
+    app: Any
+    route: Any
+    #: The route's converted parameters (set when the request is routed; read-only before).
+    view_args: Mapping[str, Any]
+    _session: Session | None  # loaded by the first `request.session`
+    _args: MultiDict | None
     #: Where the body went when the app chose not to keep it in memory (a BodySink).
     body_store: Any = None
-    _args: MultiDict | None = None
     _headers: Headers | None = None
     _cookies: dict[str, str] | None = None
     _json: Any = _UNSET
@@ -102,17 +136,9 @@ class Request:
     _stream: BinaryIO | None = None
     _context: dict[str, Any] | None = None
     _values: MultiDict | None = None
-    #: The app serving this request (Flask's `current_app`, explicit): what a blueprint's
-    #: handler in another module reaches the app's templates, url_for and config through.
-    #: None only for a Request built by hand.
-    app: Any = None
-    _session: Session | None = None  # loaded by the first `request.session`
     _flashes: list[tuple[str, Any]] | None = None
     #: "http", or what a trusted proxy says the client used (rush.proxy sets it).
     scheme = "http"
-    query_string = b""
-    #: The route's converted parameters (set when the request is routed; read-only before).
-    view_args: Mapping[str, Any] = MappingProxyType({})
 
     def __init__(
         self,
@@ -128,9 +154,7 @@ class Request:
         # PERF: one partition and a str test instead of two bytes.find() and two slices (a
         # bytes method given bytes costs ~900 instructions in CPython 3.11): Request() 7.3k ->
         # 5.1k instructions for /hello?name=bill, 6.7k -> 4.5k for /hello (valgrind).
-        target, _, query = target.partition(b"?")
-        if query:
-            self.query_string = query
+        target, _, self.query_string = target.partition(b"?")
         path = target.decode("utf-8", "replace")  # decode_path() inlined for the common case
         self.path = path if "%" not in path else decode_path(target)
         self.raw_headers = raw_headers if raw_headers is not None else []
@@ -138,9 +162,13 @@ class Request:
         self.http_version = http_version
         self.keep_alive = keep_alive
         self.remote_addr = remote_addr
-        # PERF: stored, not only a class default: the answer path tests it for every request,
-        # and an attribute found on the class costs ~250 instructions more than one found here.
-        self._session: Session | None = None
+        # Every slot is set: an unset one would raise AttributeError where a class default
+        # answered before. RequestMaker sets the same values (tests/app/test_request_maker.py).
+        self.app = None
+        self.route = None
+        self.view_args = NO_VIEW_ARGS
+        self._session = None
+        self._args = None
 
     @property
     def context(self) -> dict[str, Any]:
@@ -180,8 +208,13 @@ class Request:
         """Query string parameters (`?a=1&a=2` -> `args.get("a") == "1"`, `getlist` both)."""
         args = self._args
         if args is None:
-            qs = self.query_string
-            args = self._args = MultiDict(parse_pairs(qs.decode("latin-1")) if qs else ())
+            query = self.query_string
+            # PERF: read in C (rush/_request.c) unless it declines (None): `?name=bill`
+            # 8.5k -> 1.5k instructions, most of it the MultiDict's Python __init__.
+            args = query_args(query, MultiDict, MAX_FORM_FIELDS) if query_args else None
+            if args is None:
+                args = python_query_args(query)
+            self._args = args
         return args
 
     @property
@@ -408,6 +441,52 @@ class Request:
     def __repr__(self) -> str:
         qs = self.query_string
         return f"<Request {self.method} {self.path}{'?' + qs.decode('latin-1') if qs else ''}>"
+
+
+def python_new_request(
+    method: str,
+    target: bytes,
+    raw_headers: list[tuple[bytes, bytes]],
+    body: bytes,
+    http_version: str,
+    keep_alive: bool,
+    remote_addr: str | None,
+    app: Any,
+) -> Request:
+    """The Request of a message `app` answers: the pure-Python twin of
+    rush._request.RequestMaker, which sets the same slots in C."""
+    request = Request(method, target, raw_headers, body, http_version, keep_alive, remote_addr)
+    request.app = app
+    return request
+
+
+def python_query_args(query: bytes) -> MultiDict:
+    """`request.args` of a query string: the pure-Python twin of rush._request.query_args,
+    which hands this one the queries it does not read (%-escapes, `+`, too many pairs)."""
+    return MultiDict(parse_pairs(query.decode("latin-1")) if query else ())
+
+
+NewRequest = Callable[
+    [str, bytes, list[tuple[bytes, bytes]], bytes, str, bool, "str | None", Any], Request
+]
+QueryArgs = Callable[[bytes, type[MultiDict], int], "MultiDict | None"]
+
+
+def _select() -> tuple[NewRequest, QueryArgs | None, str]:
+    """The C accelerator unless RUSH_NO_EXTENSIONS is set or it is not built (DESIGN.md,
+    hot-path rule 8). Without it `request.args` needs no reader but the twin: None."""
+    if not extensions_wanted():
+        return python_new_request, None, PURE
+    try:
+        from rush._request import RequestMaker
+        from rush._request import query_args as compiled_query_args
+    except ImportError:
+        return python_new_request, None, PURE
+    return RequestMaker(Request, python_new_request, NO_VIEW_ARGS), compiled_query_args, COMPILED
+
+
+#: new_request(method, target, ..., app) builds the Request App.handle answers.
+new_request, query_args, IMPLEMENTATION = _select()
 
 
 #: Characters left as they are when a path is spelled back into a URL (RFC 3986 §3.3).

@@ -73,6 +73,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.config",
         "rush.exceptions",
         "rush.protocol",
+        "rush.request",  # which implementation it runs, for --version
         "rush.routetrie",
         "rush.server",
         "rush.version",
@@ -147,7 +148,14 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.protocol.heads",  # which accelerators may run (RUSH_NO_EXTENSIONS)
         "rush.routing",  # for type checking only
     ),
-    "rush.request": ("rush.bodies", "rush.datastructures", "rush.exceptions", "rush.sessions"),
+    "rush.request": (
+        "rush._request",  # its C accelerator
+        "rush.bodies",
+        "rush.datastructures",
+        "rush.exceptions",
+        "rush.protocol.heads",  # which accelerators may run (RUSH_NO_EXTENSIONS)
+        "rush.sessions",
+    ),
     "rush.appconfig": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),
     "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),

@@ -137,7 +137,7 @@ def test_version_says_which_implementation_runs():
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"rush {__version__} (")
     assert result.stdout.count("\n") == 1, result.stdout
-    for part in ("request heads", "answers", "route walk"):
+    for part in ("request heads", "answers", "route walk", "requests"):
         assert part in result.stdout
     pure = subprocess.run(
         [sys.executable, "-m", "rush", "--version"],
@@ -146,7 +146,7 @@ def test_version_says_which_implementation_runs():
         timeout=30,
         env={**os.environ, "RUSH_NO_EXTENSIONS": "1"},
     )
-    assert "(pure Python: request heads, answers, route walk; " in pure.stdout
+    assert "(pure Python: request heads, answers, route walk, requests; " in pure.stdout
 
 
 def test_the_startup_log_says_the_version_and_implementation_once(rush_server):
