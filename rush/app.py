@@ -340,7 +340,12 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                     route, args = found
                     request.route = route
                     request.view_args = args
-                    rv = route.endpoint(request, **args) if args else route.endpoint(request)
+                    if not args:
+                        rv = route.endpoint(request)
+                    elif route.positional is not None:
+                        rv = route.endpoint(request, args[route.positional])
+                    else:
+                        rv = route.endpoint(request, **args)
                     answer = self._finish(request, rv, 200)
                 else:
                     # PERF: a 404 is answered, not raised and caught (bench/micro.py notfound)

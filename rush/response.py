@@ -23,8 +23,17 @@ from rush.protocol.writer import Answer, StreamBody, check_status, encode_fields
 try:
     import orjson
 
+    _dumps = orjson.dumps
+    _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
+
     def dump_json(value: Any) -> bytes:
-        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS)
+        # PERF: without OPT_NON_STR_KEYS first, which slows every dict (the json workload's
+        # dump 2.1k -> 1.5k instructions); a dict with other keys (an int) pays a second try.
+        try:
+            return _dumps(value)
+        except TypeError:
+            pass  # raised again below if it is not the keys: no chained traceback
+        return _dumps(value, None, _NON_STR_KEYS)
 
 except ImportError:  # pragma: no cover - orjson is optional
 

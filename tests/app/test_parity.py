@@ -232,6 +232,20 @@ def test_response_json():
     assert Response("{", content_type="application/json").get_json(silent=True) is None
 
 
+def test_a_dict_with_other_keys_than_str_is_json_as_flask_makes_it():
+    """Flask's JSON provider writes int keys as strings; a value JSON cannot hold is still a
+    TypeError (the app answers it 500), with no other error chained to it."""
+    app = Rush()
+    app.get("/ids")(lambda request: {1: "one", "nested": [{2: "two"}]})
+    app.get("/bad")(lambda request: {"when": object()})
+    with app.test_client() as client:
+        assert client.get("/ids").get_json() == {"1": "one", "nested": [{"2": "two"}]}
+        assert client.get("/bad").status_code == 500
+    with pytest.raises(TypeError) as info:
+        Response({"when": object()})
+    assert info.value.__context__ is None
+
+
 def test_jsonify():
     assert jsonify({"a": 1}).get_json() == {"a": 1}
     assert jsonify(1, 2).get_json() == [1, 2]

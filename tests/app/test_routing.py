@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
 
 import pytest
@@ -191,3 +192,62 @@ def test_percent_encoded_path_is_decoded_before_routing():
     client = app.test_client()
     assert client.get("/hello%20world").text == "spaced"
     assert client.get("/users/%C3%A9t%C3%A9").text == "été"
+
+
+class Views:
+    def show(self, request, user_id):
+        return f"method {user_id}"
+
+
+def by_keyword_only(handler):
+    """A decorator that reads the parameter by name: it must keep getting it by name."""
+
+    @functools.wraps(handler)
+    def wrapper(request, *args, **kwargs):
+        assert not args, args
+        return handler(request, **kwargs)
+
+    return wrapper
+
+
+def takes_it(request, user_id):
+    return f"plain {user_id}"
+
+
+def takes_it_positional_only(request, user_id=None, /, **kwargs):
+    return f"positional-only {user_id} {kwargs}"
+
+
+def takes_another_first(request, other=None, user_id=None):
+    return f"other {other} {user_id}"
+
+
+@pytest.mark.parametrize(
+    ("handler", "positional", "answer"),
+    [
+        (takes_it, "user_id", "plain 7"),
+        (by_keyword_only(takes_it), None, "plain 7"),
+        (takes_it_positional_only, None, "positional-only None {'user_id': 7}"),
+        (takes_another_first, None, "other None 7"),
+        (Views().show, None, "method 7"),
+        (lambda request, **params: f"lambda {params}", None, "lambda {'user_id': 7}"),
+    ],
+)
+def test_a_lone_parameter_goes_by_position_only_where_that_is_the_same_call(
+    handler, positional, answer
+):
+    """App.handle passes a route's one parameter by position where the handler's code says
+    that binds it as the keyword would (Route.positional); anything else gets a keyword."""
+    app = Rush()
+    route = app.get("/users/<int:user_id>")(handler) and app.router.dynamic[0]
+    assert route.positional == positional
+    with app.test_client() as client:
+        assert client.get("/users/7").text == answer
+
+
+def test_two_parameters_go_by_keyword():
+    app = Rush()
+    app.get("/<int:b>/<int:a>")(lambda request, a, b: f"{a} {b}")
+    assert app.router.dynamic[0].positional is None
+    with app.test_client() as client:
+        assert client.get("/2/1").text == "1 2"
