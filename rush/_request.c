@@ -2,11 +2,12 @@
  * running Python per request.
  *
  * Facts and strategy:
- * - RequestMaker(Request, python_new_request, NO_VIEW_ARGS), called as the twin is, makes a
- *   Request as its __init__ and then `request.app = app` would: it writes each of the class's
+ * - RequestMaker(Request, Request, NO_VIEW_ARGS), called as Request is (with every argument,
+ *   `app` last), makes the Request its __init__ would: it writes each of the class's
  *   __slots__ at the offset of its descriptor (found once, when the maker is made). A target
  *   whose path holds a '%' (rush.request.decode_path unquotes it), or arguments not of the
- *   types the server passes, are handed to the twin: the C path never answers differently.
+ *   types the server passes, are handed to the fallback (Request, the twin): the C path never
+ *   answers differently.
  * - query_args(query, multidict_type, max_fields) is request.python_query_args: a MultiDict of
  *   the `&`-separated `name=value` pairs, latin-1 decoded, empty pieces skipped, the first
  *   value of a repeated name in the dict and every pair in `_pairs`. It declines (None) a
@@ -68,8 +69,8 @@ slot_offset(PyTypeObject *type, const char *name)
     return offset;
 }
 
-/* Called as fallback(method, target, raw_headers, body, http_version, keep_alive,
- * remote_addr, app): a Request. */
+/* Called as Request(method, target, raw_headers, body, http_version, keep_alive, remote_addr,
+ * app): a Request. */
 static PyObject *
 maker_call(RequestMaker *self, PyObject *const *args, size_t nargsf, PyObject *kwnames)
 {
@@ -181,8 +182,8 @@ maker_dealloc(RequestMaker *self)
 PyDoc_STRVAR(maker_doc,
              "RequestMaker(cls, fallback, view_args)\n--\n\n"
              "Called as fallback(method, target, raw_headers, body, http_version, keep_alive,\n"
-             "remote_addr, app) is (rush.request.python_new_request): a `cls` (Request) with\n"
-             "its slots set in C, the last of them to None and `view_args`.");
+             "remote_addr, app) is (fallback: Request itself): a `cls` (Request) with its\n"
+             "slots set in C, the last of them to None and `view_args`.");
 
 static PyTypeObject RequestMakerType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "rush._request.RequestMaker",

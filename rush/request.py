@@ -149,6 +149,7 @@ class Request:
         http_version: str = "1.1",
         keep_alive: bool = True,
         remote_addr: str | None = None,
+        app: Any = None,
     ) -> None:
         self.method = method
         # PERF: one partition and a str test instead of two bytes.find() and two slices (a
@@ -162,9 +163,9 @@ class Request:
         self.http_version = http_version
         self.keep_alive = keep_alive
         self.remote_addr = remote_addr
+        self.app = app
         # Every slot is set: an unset one would raise AttributeError where a class default
         # answered before. RequestMaker sets the same values (tests/app/test_request_maker.py).
-        self.app = None
         self.route = None
         self.view_args = NO_VIEW_ARGS
         self._session = None
@@ -443,23 +444,6 @@ class Request:
         return f"<Request {self.method} {self.path}{'?' + qs.decode('latin-1') if qs else ''}>"
 
 
-def python_new_request(
-    method: str,
-    target: bytes,
-    raw_headers: list[tuple[bytes, bytes]],
-    body: bytes,
-    http_version: str,
-    keep_alive: bool,
-    remote_addr: str | None,
-    app: Any,
-) -> Request:
-    """The Request of a message `app` answers: the pure-Python twin of
-    rush._request.RequestMaker, which sets the same slots in C."""
-    request = Request(method, target, raw_headers, body, http_version, keep_alive, remote_addr)
-    request.app = app
-    return request
-
-
 def python_query_args(query: bytes) -> MultiDict:
     """`request.args` of a query string: the pure-Python twin of rush._request.query_args,
     which hands this one the queries it does not read (%-escapes, `+`, too many pairs)."""
@@ -476,16 +460,17 @@ def _select() -> tuple[NewRequest, QueryArgs | None, str]:
     """The C accelerator unless RUSH_NO_EXTENSIONS is set or it is not built (DESIGN.md,
     hot-path rule 8). Without it `request.args` needs no reader but the twin: None."""
     if not extensions_wanted():
-        return python_new_request, None, PURE
+        return Request, None, PURE
     try:
         from rush._request import RequestMaker
         from rush._request import query_args as compiled_query_args
     except ImportError:
-        return python_new_request, None, PURE
-    return RequestMaker(Request, python_new_request, NO_VIEW_ARGS), compiled_query_args, COMPILED
+        return Request, None, PURE
+    return RequestMaker(Request, Request, NO_VIEW_ARGS), compiled_query_args, COMPILED
 
 
-#: new_request(method, target, ..., app) builds the Request App.handle answers.
+#: new_request(method, target, ..., remote_addr, app) builds the Request App.handle answers:
+#: Request itself, or its C twin rush._request.RequestMaker.
 new_request, query_args, IMPLEMENTATION = _select()
 
 

@@ -1,5 +1,5 @@
 """The C accelerator of rush.request (rush/_request.c) against its pure-Python twins: the
-Request App.handle builds (RequestMaker / python_new_request) and `request.args`
+Request App.handle builds (RequestMaker / Request itself) and `request.args`
 (query_args / python_query_args). Where the C code declines it hands the input to the twin,
 so the property is: the same result, and the C code declines only where it says it does.
 test_request_asan.py runs this module under AddressSanitizer.
@@ -18,7 +18,6 @@ from rush.request import (
     MAX_FORM_FIELDS,
     NO_VIEW_ARGS,
     Request,
-    python_new_request,
     python_query_args,
 )
 
@@ -57,8 +56,8 @@ def made(maker, target: bytes, headers=None, body: bytes = b"", app: object = "a
 @PROPERTY
 @given(st.lists(TARGET_BYTES, max_size=8).map(b"".join))
 def test_the_maker_builds_what_the_twin_builds(target):
-    c_maker = _request.RequestMaker(Request, python_new_request, NO_VIEW_ARGS)
-    assert state(made(c_maker, target)) == state(made(python_new_request, target))
+    c_maker = _request.RequestMaker(Request, Request, NO_VIEW_ARGS)
+    assert state(made(c_maker, target)) == state(made(Request, target))
 
 
 @PROPERTY
@@ -69,7 +68,7 @@ def test_the_maker_declines_only_a_path_with_an_escape(target):
         with pytest.raises(Declined):
             made(c_maker, target)
     else:
-        assert state(made(c_maker, target)) == state(made(python_new_request, target))
+        assert state(made(c_maker, target)) == state(made(Request, target))
 
 
 def test_the_maker_hands_unusual_arguments_to_the_twin():
@@ -88,7 +87,7 @@ def test_the_maker_hands_unusual_arguments_to_the_twin():
 
 
 def test_a_made_request_is_a_whole_request():
-    c_maker = _request.RequestMaker(Request, python_new_request, NO_VIEW_ARGS)
+    c_maker = _request.RequestMaker(Request, Request, NO_VIEW_ARGS)
     request = made(c_maker, b"/hello?name=bill", [(b"Host", b"h")], b"body")
     assert (request.path, request.query_string, request.body) == ("/hello", b"name=bill", b"body")
     assert request.headers["host"] == "h" and request.args["name"] == "bill"
@@ -98,7 +97,7 @@ def test_a_made_request_is_a_whole_request():
 
 
 def test_the_maker_keeps_no_reference_it_does_not_own():
-    c_maker = _request.RequestMaker(Request, python_new_request, NO_VIEW_ARGS)
+    c_maker = _request.RequestMaker(Request, Request, NO_VIEW_ARGS)
     headers, body, app = [], b"x" * 100, object()
     before = [sys.getrefcount(o) for o in (headers, body, app, NO_VIEW_ARGS)]
     for _ in range(1000):
@@ -111,9 +110,9 @@ def test_the_maker_refuses_a_class_without_the_slots():
         method = "GET"
 
     with pytest.raises(TypeError, match="Plain.method is not a __slots__ member"):
-        _request.RequestMaker(Plain, python_new_request, NO_VIEW_ARGS)
+        _request.RequestMaker(Plain, Request, NO_VIEW_ARGS)
     with pytest.raises(AttributeError, match="method"):
-        _request.RequestMaker(object, python_new_request, NO_VIEW_ARGS)
+        _request.RequestMaker(object, Request, NO_VIEW_ARGS)
     with pytest.raises(TypeError):
         _request.RequestMaker(Request, "not callable", NO_VIEW_ARGS)
 
