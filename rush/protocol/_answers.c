@@ -13,7 +13,6 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <stdio.h>
 #include <string.h>
 
 #include "_message.h"
@@ -79,6 +78,27 @@ framed_prerendered(PyObject *hit, PyObject *date)
     PyObject *parts[] = {line, date, rest};
     return joined(parts, 3, 3, "", 0);
 }
+/* "Content-Length: <size>\r\n\r\n" into `out` (48 bytes), its length returned. PERF: by
+ * hand, not snprintf: ~820 instructions a dynamic answer to ~40 (valgrind). */
+static int
+length_line(char *out, Py_ssize_t size)
+{
+    static const char prefix[] = "Content-Length: ";
+    char digits[24];
+    int count = 0;
+    size_t value = (size_t)size; /* a bytes object's size: never negative */
+    do {
+        digits[count++] = (char)('0' + value % 10);
+        value /= 10;
+    } while (value != 0);
+    memcpy(out, prefix, sizeof(prefix) - 1);
+    int at = (int)sizeof(prefix) - 1;
+    while (count > 0) {
+        out[at++] = digits[--count];
+    }
+    memcpy(out + at, "\r\n\r\n", 4);
+    return at + 4;
+}
 
 /* The whole response for an answer with content in bytes (a new reference); NULL without an
  * exception for any other answer (answers._framed). */
@@ -103,8 +123,7 @@ framed_answer(PyObject *answer, PyObject *date)
         return NULL; /* (an int's hash cannot fail: no exception is set) */
     }
     char length[48];
-    int length_size = snprintf(length, sizeof(length), "Content-Length: %zd\r\n\r\n",
-                               PyBytes_GET_SIZE(body));
+    int length_size = length_line(length, PyBytes_GET_SIZE(body));
     PyObject *parts[] = {first, date, lines, body};
     return joined(parts, 4, 3, length, length_size);
 }

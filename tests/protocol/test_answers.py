@@ -79,6 +79,8 @@ def test_a_prerendered_get_is_framed_without_the_app(implementation: AnswerPlain
         (201, b"", b""),
         (404, b"X: y\r\n", b"x" * 70_000),
         (500, b"", b"\x00\r\n\r\n"),
+        # every digit count of the Content-Length the C code writes by hand
+        *((200, b"", b"y" * size) for size in (1, 9, 10, 99, 100, 999, 1000, 10**6 + 7)),
     ],
 )
 def test_an_answer_with_content_is_framed_as_the_writer_renders_it(
