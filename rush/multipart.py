@@ -19,7 +19,6 @@ Facts and strategy:
 from __future__ import annotations
 
 import re
-import secrets
 from collections.abc import Iterable
 from typing import Protocol
 from urllib.parse import quote, unquote_to_bytes
@@ -267,7 +266,10 @@ def encode_multipart(
     `fields` are (name, value); `files` are (name, filename, content, content_type). Names are
     sent as UTF-8 with `"`, CR and LF percent-encoded, as browsers do (WHATWG HTML).
     """
-    boundary = boundary or "rush-" + secrets.token_hex(12)
+    if not boundary:
+        import secrets  # here: it loads OpenSSL's libcrypto (hmac), 3.5 MB in every worker
+
+        boundary = "rush-" + secrets.token_hex(12)
     chunks: list[bytes] = []
     delimiter = b"--" + boundary.encode("ascii")
     for name, value in fields:

@@ -12,7 +12,6 @@ does not use sessions is not changed. itsdangerous is imported on first use (`ru
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable
 from datetime import timedelta
@@ -24,9 +23,24 @@ from rush.response import Response
 
 #: Keeps the signatures of session cookies apart from anything else signed with the same key.
 SALT = "cookie-session"
-#: Flask's signer settings (SecureCookieSessionInterface): with the same secret key, a
-#: session cookie a Flask app set is read here and the other way round, for plain values.
-SIGNER = {"key_derivation": "hmac", "digest_method": hashlib.sha1}
+
+
+def signer_settings() -> dict[str, Any]:
+    """Flask's signer settings (SecureCookieSessionInterface): with the same secret key, a
+    session cookie a Flask app set is read here and the other way round, for plain values.
+    Made on first use: hashlib loads OpenSSL's libcrypto (3.5 MB in every worker)."""
+    import hashlib
+
+    return {"key_derivation": "hmac", "digest_method": hashlib.sha1}
+
+
+def __getattr__(name: str) -> Any:
+    """`SIGNER`, signer_settings() as a constant (PEP 562): hashlib only when it is asked for."""
+    if name == "SIGNER":
+        return signer_settings()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 _FLASHES = "_flashes"
 _PERMANENT = "_permanent"
 _SAMESITE = ("Strict", "Lax", "None", None)
@@ -152,7 +166,7 @@ class SessionStore:
                     "sessions need itsdangerous: pip install 'rush[sessions]'"
                 ) from None
             serializer = URLSafeTimedSerializer(
-                list(keys), salt=SALT, serializer=_CompactJSON, signer_kwargs=SIGNER
+                list(keys), salt=SALT, serializer=_CompactJSON, signer_kwargs=signer_settings()
             )
             if len(self._serializers) >= 8:  # keys rotate rarely; keep this bounded anyway
                 self._serializers.clear()

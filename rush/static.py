@@ -25,7 +25,6 @@ Facts and strategy:
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import stat
@@ -33,6 +32,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
+
+try:
+    # RSS: hashlib imports OpenSSL's libcrypto (3.5 MB in every worker) for constructors we do
+    # not use; blake2b is CPython's own, and hashlib's is this one.
+    from _blake2 import blake2b
+except ImportError:  # pragma: no cover - another Python
+    from hashlib import blake2b
 
 from rush.exceptions import ConfigError, HTTPError
 from rush.fileresponse import (
@@ -416,7 +422,7 @@ class StaticFiles:
         for (encoding, _, rep_st), body in zip(opened, bodies, strict=True):
             if len(body) != rep_st.st_size:
                 cacheable = False  # changed while we read: answer it, do not keep it
-            etag = f'"{len(body):x}-{hashlib.blake2b(body, digest_size=8).hexdigest()}"'
+            etag = f'"{len(body):x}-{blake2b(body, digest_size=8).hexdigest()}"'
             resource.reps.append(Representation.from_bytes(encoding, body, rep_st, etag, vary))
             newest = max(newest, rep_st.st_mtime_ns)
         resource.racy = read_at - newest / 1e9 < RACY_SECONDS
@@ -506,7 +512,7 @@ class StaticMount:
         etag = resource.reps[0].etag
         if resource.table is None:
             resource.close_files()  # a large file: nothing keeps its descriptors
-        return hashlib.blake2b(etag, digest_size=6).hexdigest()
+        return blake2b(etag, digest_size=6).hexdigest()
 
     def preload(self, directory: str | None = None) -> int:
         """Cache the small files below `directory` (default: the whole folder)."""

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import ast
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -297,3 +299,14 @@ def test_the_wire_format_check_would_catch_a_status_line() -> None:
     assert _WIRE_LITERAL.search("HTTP/1.1 200 OK\r\n")
     assert _WIRE_LITERAL.search("Content-Length: 5\r\n")
     assert not _WIRE_LITERAL.search("content-length")
+
+
+def test_importing_rush_does_not_load_openssl() -> None:
+    """hashlib, hmac and secrets load OpenSSL's libcrypto (~3.5 MB of RSS in every worker):
+    Rush imports them where they are used (sessions, the test client's multipart bodies)."""
+    probe = "import sys, rush, rush.server, rush.cli; print(sorted(sys.modules))"
+    run = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
+    )
+    loaded = set(ast.literal_eval(run.stdout))
+    assert not loaded & {"_hashlib", "hashlib", "hmac", "secrets"}
