@@ -22,7 +22,11 @@ setup(
             depends=["rush/protocol/_message.h"],
             optional=True,
         ),
-        Extension("rush._routewalk", ["rush/_routewalk.c"], optional=True),
-        Extension("rush._request", ["rush/_request.c"], optional=True),
+        Extension(
+            "rush._routewalk", ["rush/_routewalk.c"], depends=["rush/_slots.h"], optional=True
+        ),
+        Extension(
+            "rush._request", ["rush/_request.c"], depends=["rush/_slots.h"], optional=True
+        ),
     ],
 )

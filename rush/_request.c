@@ -18,14 +18,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <string.h>
 
-#ifndef Py_T_OBJECT_EX
-#define Py_T_OBJECT_EX T_OBJECT_EX
-#endif
-
-#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
+#include "_slots.h"
 
 static PyObject *empty_tuple, *str_pairs;
 
@@ -46,28 +41,6 @@ typedef struct {
     PyObject *fallback, *view_args;
     Py_ssize_t offsets[SLOTS];
 } RequestMaker;
-
-/* The offset of `type`'s slot `name`, or -1 with an exception set. */
-static Py_ssize_t
-slot_offset(PyTypeObject *type, const char *name)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
-    if (descr == NULL) {
-        return -1;
-    }
-    Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == Py_T_OBJECT_EX) {
-            offset = member->offset;
-        }
-    }
-    Py_DECREF(descr);
-    if (offset < 0) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
-    }
-    return offset;
-}
 
 /* Called as Request(method, target, raw_headers, body, http_version, keep_alive, remote_addr,
  * app): a Request. */

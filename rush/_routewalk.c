@@ -18,12 +18,9 @@
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
-#include <structmember.h>
 #include <string.h>
 
-#ifndef Py_T_OBJECT_EX
-#define Py_T_OBJECT_EX T_OBJECT_EX
-#endif
+#include "_slots.h"
 
 #define MAX_VALUES 32
 enum { SHAPE_CALL = 0, SHAPE_NONEMPTY = 1, SHAPE_DIGITS = 2 }; /* routetrie.Edge.shape */
@@ -40,9 +37,6 @@ typedef struct {
 } Walker;
 
 static PyObject *str_groups; /* "groups", interned */
-
-/* A slot's value, borrowed; NULL when it is unset. */
-#define SLOT(obj, offset) (*(PyObject **)((char *)(obj) + (offset)))
 
 /* Test a whole segment with `edge` and keep its text, or its groups for a segment mixing text
  * and parameters: FOUND, MISS, DECLINE or ERROR. */
@@ -347,28 +341,6 @@ walker_vectorcall(PyObject *op, PyObject *const *args, size_t nargsf, PyObject *
     default:
         return NULL;
     }
-}
-
-/* The offset of `type`'s slot `name`, or -1 with an exception set. */
-static Py_ssize_t
-slot_offset(PyTypeObject *type, const char *name)
-{
-    PyObject *descr = PyObject_GetAttrString((PyObject *)type, name);
-    if (descr == NULL) {
-        return -1;
-    }
-    Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
-        PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
-        if (member->type == Py_T_OBJECT_EX) {
-            offset = member->offset;
-        }
-    }
-    Py_DECREF(descr);
-    if (offset < 0) {
-        PyErr_Format(PyExc_TypeError, "%s.%s is not a __slots__ member", type->tp_name, name);
-    }
-    return offset;
 }
 
 static PyObject *
