@@ -109,6 +109,7 @@ class Request:
         "_session",
         "_args",
         "__dict__",
+        "__weakref__",  # as before the slots: a weak reference to a request still works
     )
     method: str
     path: str

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import weakref
 
 import pytest
 
@@ -183,7 +184,7 @@ def test_nothing_new_is_stored_per_request():
     every request has, set in C by rush._request.RequestMaker or by __init__) and nothing
     in its __dict__."""
     request = make(b"/x?a=1", [("Host", "h")])
-    assert vars(request) == {}
+    assert vars(request) == {} and weakref.ref(request)() is request
     assert set(Request.__slots__) == {"method", "path", "query_string", "raw_headers"} | {
         "_body",
         "http_version",
@@ -195,6 +196,7 @@ def test_nothing_new_is_stored_per_request():
         "_session",
         "_args",
         "__dict__",
+        "__weakref__",
     }
 
 

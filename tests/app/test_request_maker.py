@@ -29,7 +29,7 @@ except ImportError:
         allow_module_level=True,
     )
 
-SLOTS = [name for name in Request.__slots__ if name != "__dict__"]
+SLOTS = [name for name in Request.__slots__ if name not in ("__dict__", "__weakref__")]
 #: Bytes that matter to the split and the decoding: separators, escapes, non-ASCII, invalid UTF-8.
 TARGET_BYTES = st.sampled_from([b"/", b"?", b"%", b"%2F", b"%C3%A9", b"a", b"\xc3\xa9", b"\xff"])
 QUERY_BYTES = st.sampled_from([b"a", b"b", b"=", b"&", b"\xe9", b"\x00", b" ", b"%41", b"+"])
