@@ -108,6 +108,12 @@ maker_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "RequestMaker: the fallback must be callable");
         return NULL;
     }
+    if (cls->tp_new != PyBaseObject_Type.tp_new) {
+        /* its instances are written at their slots' offsets: they must be what object()
+         * makes of the class, not what a __new__ may return */
+        PyErr_Format(PyExc_TypeError, "RequestMaker: %s defines __new__", cls->tp_name);
+        return NULL;
+    }
     RequestMaker *self = (RequestMaker *)type->tp_alloc(type, 0);
     if (self == NULL) {
         return NULL;

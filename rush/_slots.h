@@ -23,7 +23,9 @@ slot_offset(PyTypeObject *type, const char *name)
         return -1;
     }
     Py_ssize_t offset = -1;
-    if (Py_IS_TYPE(descr, &PyMemberDescr_Type)) {
+    /* A member of `type`'s own layout (its class or a base), not one set on it from another
+     * class, whose offset would point into something else. */
+    if (Py_IS_TYPE(descr, &PyMemberDescr_Type) && PyType_IsSubtype(type, PyDescr_TYPE(descr))) {
         PyMemberDef *member = ((PyMemberDescrObject *)descr)->d_member;
         if (member->type == Py_T_OBJECT_EX) {
             offset = member->offset;

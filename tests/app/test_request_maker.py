@@ -113,6 +113,24 @@ def test_the_maker_refuses_a_class_without_the_slots():
         _request.RequestMaker(Plain, Request, NO_VIEW_ARGS)
     with pytest.raises(AttributeError, match="method"):
         _request.RequestMaker(object, Request, NO_VIEW_ARGS)
+
+    class Borrowed:  # a member descriptor of another class's layout
+        method = Request.__dict__["method"]
+
+    with pytest.raises(TypeError, match="Borrowed.method is not a __slots__ member"):
+        _request.RequestMaker(Borrowed, Request, NO_VIEW_ARGS)
+
+    class Made(Request):
+        __slots__ = ()
+
+        def __new__(cls, *args):
+            return object.__new__(Request)
+
+    with pytest.raises(TypeError, match="Made defines __new__"):
+        _request.RequestMaker(Made, Request, NO_VIEW_ARGS)
+    subclass = type("Subclass", (Request,), {"__slots__": ()})
+    made_one = made(_request.RequestMaker(subclass, Request, NO_VIEW_ARGS), b"/s?q")
+    assert type(made_one) is subclass and (made_one.path, made_one.query_string) == ("/s", b"q")
     with pytest.raises(TypeError):
         _request.RequestMaker(Request, "not callable", NO_VIEW_ARGS)
 
