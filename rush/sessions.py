@@ -34,13 +34,6 @@ def signer_settings() -> dict[str, Any]:
     return {"key_derivation": "hmac", "digest_method": hashlib.sha1}
 
 
-def __getattr__(name: str) -> Any:
-    """`SIGNER`, signer_settings() as a constant (PEP 562): hashlib only when it is asked for."""
-    if name == "SIGNER":
-        return signer_settings()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
 _FLASHES = "_flashes"
 _PERMANENT = "_permanent"
 _SAMESITE = ("Strict", "Lax", "None", None)

@@ -51,6 +51,8 @@ def test_the_table_page_names_the_session_user(client) -> None:
 def _signed(data: dict) -> str:
     from itsdangerous import URLSafeTimedSerializer
 
-    from rush.sessions import SALT, SIGNER
+    from rush.sessions import SALT, signer_settings
 
-    return URLSafeTimedSerializer(app.secret_key, salt=SALT, signer_kwargs=SIGNER).dumps(data)
+    return URLSafeTimedSerializer(app.secret_key, salt=SALT, signer_kwargs=signer_settings()).dumps(
+        data
+    )

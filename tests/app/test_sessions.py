@@ -10,7 +10,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from rush import Rush, redirect
-from rush.sessions import SALT, SIGNER, Session
+from rush.sessions import SALT, Session, signer_settings
 
 
 def session_app(**options) -> Rush:
@@ -129,14 +129,14 @@ def test_a_changed_payload_with_the_old_signature_is_refused():
     client = session_app().test_client()
     value = cookie_of(client.get("/set", query={"user": "bob"}))
     payload, timestamp, signature = value.split(".")
-    forged = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).dumps(
+    forged = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=signer_settings()).dumps(
         {"user": "admin"}
     )
     tampered = ".".join([forged.split(".")[0], timestamp, signature])
     assert client.get("/get", headers=with_cookie(tampered)).json["user"] is None
-    other_key = URLSafeTimedSerializer("another-key", salt=SALT, signer_kwargs=SIGNER).dumps(
-        {"user": "admin"}
-    )
+    other_key = URLSafeTimedSerializer(
+        "another-key", salt=SALT, signer_kwargs=signer_settings()
+    ).dumps({"user": "admin"})
     assert client.get("/get", headers=with_cookie(other_key)).json["user"] is None
 
 
@@ -151,7 +151,9 @@ def test_an_expired_session_is_empty():
 
 
 def test_a_signed_value_that_is_not_a_dict_is_an_empty_session():
-    value = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).dumps([1, 2, 3])
+    value = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=signer_settings()).dumps(
+        [1, 2, 3]
+    )
     response = session_app().test_client().get("/get", headers=with_cookie(value))
     assert response.json == {"user": None, "keys": []}
 
@@ -164,9 +166,9 @@ def test_old_keys_are_accepted_and_the_new_one_signs():
     client = rotated.test_client()
     assert client.get("/get", headers=with_cookie(value)).json["user"] == "carol"
     fresh = cookie_of(client.get("/set", query={"user": "dan"}))
-    assert URLSafeTimedSerializer("new-key", salt=SALT, signer_kwargs=SIGNER).loads(fresh) == {
-        "user": "dan"
-    }
+    assert URLSafeTimedSerializer("new-key", salt=SALT, signer_kwargs=signer_settings()).loads(
+        fresh
+    ) == {"user": "dan"}
     rotated.config["SECRET_KEY_FALLBACKS"] = []
     assert client.get("/get", headers=with_cookie(value)).json["user"] is None
 
@@ -285,7 +287,7 @@ def test_the_timestamp_is_checked_at_load_not_save():
     client = app.test_client()
     value = cookie_of(client.get("/set"))
     assert client.get("/get", headers=with_cookie(value)).json["user"] == "bob"
-    stamp = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=SIGNER).loads(
+    stamp = URLSafeTimedSerializer("test-key", salt=SALT, signer_kwargs=signer_settings()).loads(
         value, return_timestamp=True
     )[1]
     assert abs(stamp.timestamp() - time.time()) < 60

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from itsdangerous import TimestampSigner, URLSafeTimedSerializer
 
-from rush.sessions import SALT, SIGNER
+from rush.sessions import SALT, signer_settings
 from tests.support.polling import wait_until
 from tests.support.process import RushServer
 
@@ -131,7 +131,9 @@ def signed(data: object, key: str, age: float = 0.0) -> str:
         def get_timestamp(self) -> int:
             return int(time.time() - age)
 
-    serializer = URLSafeTimedSerializer(key, salt=SALT, signer=Signer, signer_kwargs=SIGNER)
+    serializer = URLSafeTimedSerializer(
+        key, salt=SALT, signer=Signer, signer_kwargs=signer_settings()
+    )
     return serializer.dumps(data)
 
 
