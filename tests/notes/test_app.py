@@ -11,7 +11,7 @@ import pytest
 from itsdangerous import URLSafeTimedSerializer
 
 from examples.notes import app as notes_app
-from rush.sessions import SALT, SIGNER
+from rush.sessions import SALT, signer_settings
 from rush.testing import TestClient
 
 app = notes_app.app
@@ -127,7 +127,9 @@ def test_the_session_cookie_is_signed_http_only_and_lax(client):
     for key, status in [("a-guessed-key", 302), (app.config["SECRET_KEY"], 200)]:
         other.set_cookie(
             "session",
-            URLSafeTimedSerializer(key, salt=SALT, signer_kwargs=SIGNER).dumps({"user": "bob"}),
+            URLSafeTimedSerializer(key, salt=SALT, signer_kwargs=signer_settings()).dumps(
+                {"user": "bob"}
+            ),
         )
         assert other.get("/notes/").status_code == status  # only the app's key signs a login
 
