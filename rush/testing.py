@@ -468,6 +468,10 @@ class TestClient:
         response.history = tuple(history)
         return response
 
+    def open(self, path: str = "/", method: str = "GET", **kwargs: Any) -> TestResponse:
+        """`request(method, path, **kwargs)`, spelled as Flask's test client spells it."""
+        return self.request(method, path, **kwargs)
+
     def get(self, path: str, **kwargs: Any) -> TestResponse:
         """`request("GET", path, **kwargs)`."""
         return self.request("GET", path, **kwargs)
@@ -495,6 +499,10 @@ class TestClient:
     def options(self, path: str, **kwargs: Any) -> TestResponse:
         """`request("OPTIONS", path, **kwargs)`."""
         return self.request("OPTIONS", path, **kwargs)
+
+    def trace(self, path: str, **kwargs: Any) -> TestResponse:
+        """`request("TRACE", path, **kwargs)`."""
+        return self.request("TRACE", path, **kwargs)
 
 
 def _has(pairs: list[tuple[str, str]], name: str) -> bool:

@@ -293,6 +293,15 @@ def test_query_string_and_headers():
     assert client.get("/q", query={"a": "3"}, headers=[("X-H", "v")]).json == {"a": ["3"], "h": "v"}
 
 
+def test_open_and_trace_as_flasks_test_client_spells_them():
+    app = Rush()
+    app.route("/m", methods=["GET", "PUT", "TRACE"])(lambda request: request.method)
+    client = app.test_client()
+    assert client.open("/m").text == "GET"
+    assert client.open("/m", method="put", query_string="a=1").text == "PUT"
+    assert client.open(path="/m", method="TRACE").text == client.trace("/m").text == "TRACE"
+
+
 # -- the pytest plugin ---------------------------------------------------------------------
 
 
