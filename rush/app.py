@@ -335,7 +335,11 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             else:
                 found = self.router.match(request.method, request.path)
                 if found is None:
-                    found = self._match_fallback(request)
+                    heads = self.router.heads
+                    # PERF: a path outside every route's first segment (the commonest 404:
+                    # /missing, scanners' /wp-admin) is a 404 without the miss path's walks.
+                    if heads is None or request.path[1:].partition("/")[0] in heads:
+                        found = self._match_fallback(request)
                 if found is not None:
                     route, args = found
                     request.route = route

@@ -18,6 +18,21 @@ if TYPE_CHECKING:
 __all__ = ["BadRequestKeyError", "ConfigError", "HTTPError", "RouteError", "abort", "reason_phrase"]
 
 
+class _OwnDict:
+    """A class attribute that gives each instance a dict of its own on first read (a
+    non-data descriptor: from then on the instance's own dict entry answers)."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        value: dict[str, str] = {}
+        instance.__dict__[self.name] = value
+        return value
+
+
 class HTTPError(Exception):
     """An error response: `abort(404)` raises one; error handlers receive it.
 
@@ -29,6 +44,8 @@ class HTTPError(Exception):
     # instructions, on every 404 (bench/micro.py --instructions notfound).
     message: str | None = None
     response: Response | None = None
+    # PERF: made on first use (a 404 handler rarely reads it): HTTPError(404) 3.8k -> 3.2k.
+    headers: dict[str, str] = _OwnDict()  # type: ignore[assignment]
 
     def __init__(
         self,
@@ -41,7 +58,8 @@ class HTTPError(Exception):
         self.status = status
         if message is not None:
             self.message = message
-        self.headers = headers or {}
+        if headers:
+            self.headers = headers
         if response is not None:
             self.response = response
 

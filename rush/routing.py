@@ -183,6 +183,10 @@ class Router:
         #: a miss that is neither costs a set lookup, not a second routing (notfound workload).
         self.slash_paths: set[str] = set()
         self.slash_dynamic = False
+        #: The first path segment of every route, of any method (None once a route's first
+        #: segment has a parameter): a miss whose first segment is none of these is a 404
+        #: whatever its method or trailing slash, known without the miss path's walks.
+        self.heads: set[str] | None = set()
 
     def add(
         self,
@@ -213,6 +217,12 @@ class Router:
             self._signatures[(method, signature)] = route
         if name is not None:
             self.endpoints.setdefault(name, []).append(route)
+        head = pattern[1:].partition("/")[0]
+        if self.heads is not None:
+            if "<" in head:
+                self.heads = None
+            else:
+                self.heads.add(head)
         if route.is_static:
             if pattern.endswith("/") and pattern != "/":
                 self.slash_paths.add(pattern[:-1])

@@ -320,6 +320,27 @@ def test_router_answers_as_static_first_then_first_registered(table, static, dat
             assert router.allowed_methods(path, missed) == allowed
 
 
+OUTSIDE = ["/zz", "/zz/a", "/zz/", "/12", "/x.y/ab", "", "/", "//", "//a", "*"]
+
+
+@PROPERTY
+@given(TABLES, st.lists(st.sampled_from(["a", "b", "ab", "", "zz"]), max_size=3), st.data())
+def test_a_path_outside_every_first_segment_is_no_route_s_whatever_the_method_or_slash(
+    table, static, data
+):
+    """What lets App.handle answer such a miss 404 without the miss path (Router.heads)."""
+    router = build([(static, ("GET",)), *table])
+    heads = router.heads
+    assert (heads is None) == any(templates[0].count("<") for templates, _ in table)
+    for path in draw_paths(data, table) + OUTSIDE:
+        if heads is None or path[1:].partition("/")[0] in heads:
+            continue
+        for method in HTTP_METHODS:
+            assert router.match(method, path) is None, (method, path)
+            assert router.match_other_slash(method, path) is None, (method, path)
+        assert router.allowed_methods(path) == set(), path
+
+
 # -- what a segment is: unicode, digits, empty segments, long paths ----------------------------
 
 

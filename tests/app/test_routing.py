@@ -185,6 +185,35 @@ def test_explicit_head_route_wins_over_automatic_head():
     assert app.test_client().head("/x").headers["X-Head"] == "yes"
 
 
+def test_a_miss_outside_every_route_s_first_segment_is_a_404_and_inside_it_is_not():
+    app = Rush()
+    app.post("/items/<int:item_id>")(lambda request, item_id: "posted")
+    app.get("/dir/")(lambda request: "dir")
+    app.get("/")(lambda request: "root")
+    app.errorhandler(404)(lambda request, error: (f"no {request.path}", 404))
+    client = app.test_client()
+    assert app.router.heads == {"items", "dir", ""}
+    for path in ("/nope", "/nope/", "/item/1", "/dirs"):
+        for method in ("GET", "HEAD", "POST", "OPTIONS"):
+            response = client.open(path, method=method)
+            assert response.status == 404, (method, path)
+            assert "Allow" not in response.headers
+    assert client.get("/nope").text == "no /nope"  # the app's 404 handler still answers
+    refused = client.get("/items/1")  # its first segment is a route's: the miss path runs
+    assert (refused.status, refused.headers["Allow"]) == (405, "OPTIONS, POST")
+    assert client.options("/items/1").headers["Allow"] == "OPTIONS, POST"
+    assert (client.get("/dir").status, client.get("/dir").location) == (308, "/dir/")
+
+
+def test_a_route_starting_with_a_parameter_leaves_every_miss_to_the_miss_path():
+    app = Rush()
+    app.get("/static")(lambda request: "static")
+    app.post("/<name>/edit")(lambda request, name: name)
+    assert app.router.heads is None
+    refused = app.test_client().get("/anything/edit")
+    assert (refused.status, refused.headers["Allow"]) == (405, "OPTIONS, POST")
+
+
 def test_percent_encoded_path_is_decoded_before_routing():
     app = Rush()
     app.get("/hello world")(lambda request: "spaced")
