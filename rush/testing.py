@@ -9,10 +9,11 @@ file uploads. `with app.test_client() as client:` runs the app's startup and shu
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlencode, urljoin, urlsplit
@@ -314,15 +315,40 @@ class TestClient:
         """Remove the cookie `key` from the jar."""
         self.cookies.pop((domain, path, key), None)
 
-    def _cookie_header(self, host: str, path: str) -> str:
+    @contextlib.contextmanager
+    def session_transaction(self, path: str = "/") -> Iterator[dict[str, Any]]:
+        """Read or change the session the jar's cookies carry, outside a request, as with
+        Flask's client: `with client.session_transaction() as session: session["user"] =
+        "bob"`. When the block ends, a changed session is signed into the jar as the app
+        would set it (a block that raises changes nothing). It is the app's session object
+        (rush.sessions.Session: a dict with `permanent`)."""
+        if not self.use_cookies:
+            raise TypeError("session_transaction needs a client with use_cookies=True")
+        cookies: dict[str, str] = {}
+        for cookie in self._sent_cookies(DEFAULT_HOST, path):
+            cookies.setdefault(cookie.key, cookie.value)  # as Request.cookies: the first wins
+        if not self.app.config.get("SECRET_KEY"):
+            raise RuntimeError("the app has no sessions: set app.config['SECRET_KEY'] first")
+        store = self.app.session_store
+        session = store.open(cookies)
+        yield session
+        lines = store.header_lines(session).decode("latin-1").split("\r\n")
+        fields = (_field(line) for line in lines if line)
+        self._keep_cookies([v for n, v in fields if n.lower() == "set-cookie"], DEFAULT_HOST, path)
+
+    def _sent_cookies(self, host: str, path: str) -> list[Cookie]:
+        """The jar's cookies for a request to `host` and `path`, in the order sent."""
         now = time.time()
         found = [c for c in self.cookies.values() if c.matches(host, path, now)]
         found.sort(key=lambda c: -len(c.path))  # RFC 6265 §5.4: longer paths first
-        return "; ".join(f"{c.key}={c.value}" for c in found)
+        return found
 
-    def _keep_cookies(self, response: TestResponse, host: str, path: str) -> None:
+    def _cookie_header(self, host: str, path: str) -> str:
+        return "; ".join(f"{c.key}={c.value}" for c in self._sent_cookies(host, path))
+
+    def _keep_cookies(self, set_cookies: list[str], host: str, path: str) -> None:
         now = time.time()
-        for value in response.headers.getlist("set-cookie"):
+        for value in set_cookies:
             cookie = parse_set_cookie(value, host, path, now)
             if cookie is None:
                 continue
@@ -412,7 +438,7 @@ class TestClient:
         )
         response = TestResponse(raw, sent)
         if self.use_cookies:
-            self._keep_cookies(response, hostname, parts.path or "/")
+            self._keep_cookies(response.headers.getlist("set-cookie"), hostname, parts.path or "/")
         return response
 
     def _answer(self, message: RequestMessage, remote_addr: str, scheme: str) -> bytes:

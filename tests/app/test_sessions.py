@@ -336,3 +336,64 @@ def test_a_flask_session_cookie_is_read_and_rush_cookies_are_read_by_flask():
     flask_client = old.test_client()
     flask_client.set_cookie("session", from_rush.partition("=")[2])
     assert flask_client.get("/who").json == {"user": "bob"}
+
+
+# -- client.session_transaction(), as Flask's test client has it --------------------------------
+
+
+def test_a_session_transaction_sets_what_the_next_request_reads():
+    client = session_app().test_client()
+    with client.session_transaction() as session:
+        assert isinstance(session, Session) and dict(session) == {}
+        session["user"] = "alice"
+    assert client.get("/get").json == {"user": "alice", "keys": ["user"]}
+
+
+def test_a_session_transaction_reads_and_changes_what_a_request_set():
+    client = session_app().test_client()
+    client.get("/set?user=carol")
+    with client.session_transaction() as session:
+        assert session["user"] == "carol"
+        session["extra"] = 1
+    assert client.get("/get").json == {"user": "carol", "keys": ["extra", "user"]}
+    with client.session_transaction() as session:
+        session.clear()
+    assert client.get_cookie("session") is None
+    assert client.get("/read-only").text == "nobody"
+
+
+def test_a_session_transaction_that_changes_nothing_or_raises_leaves_the_jar_alone():
+    client = session_app().test_client()
+    client.get("/set?user=dan")
+    cookie = client.get_cookie("session").value
+    with client.session_transaction() as session:
+        assert session["user"] == "dan"
+    with pytest.raises(KeyError):
+        with client.session_transaction() as session:
+            session["user"] = "eve"
+            raise KeyError("stop")
+    assert client.get_cookie("session").value == cookie
+    assert client.get("/read-only").text == "dan"
+
+
+def test_a_session_transaction_follows_the_cookie_settings():
+    app = session_app()
+    app.config["SESSION_COOKIE_NAME"] = "sid"
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session.permanent = True
+        session["user"] = "fay"
+    cookie = client.get_cookie("sid")
+    assert (
+        cookie is not None and cookie.expires is not None and client.get_cookie("session") is None
+    )
+    assert client.get("/read-only").text == "fay"
+
+
+def test_a_session_transaction_needs_a_secret_key_and_a_cookie_jar():
+    with pytest.raises(RuntimeError, match="SECRET_KEY"):
+        with Rush().test_client().session_transaction():
+            pass
+    with pytest.raises(TypeError, match="use_cookies"):
+        with session_app().test_client(use_cookies=False).session_transaction():
+            pass
