@@ -65,7 +65,8 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
 
     Hooks and where they run:
 
-    - `before_request` / `after_request`: around every request, in the worker that serves it.
+    - `before_request` / `after_request`: around every request, in the worker that serves it;
+      `teardown_request` once its answer is made, whatever happened.
     - `on_startup` / `on_shutdown`: once in every worker process, after the fork and before
       exit (so each worker opens its own database connections); once in all with workers=1.
 
@@ -149,6 +150,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         self.blueprints: dict[str, Blueprint] = {}
         self.blueprint_before_request_funcs: dict[str, list[Handler]] = {}
         self.blueprint_after_request_funcs: dict[str, list[Handler]] = {}
+        self.blueprint_teardown_request_funcs: dict[str, list[Handler]] = {}
         self.blueprint_error_handlers: dict[str, dict[int | type[BaseException], Handler]] = {}
         #: Template folders of the blueprints, in registration order, searched after the app's.
         self.blueprint_template_folders: list[str] = []
@@ -247,7 +249,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
     def prerendered(self) -> dict[bytes, Answer]:
         """GET targets whose answer never changes, which the server may pre-render once and
         send without calling the app (none when hooks exist: they must see every request)."""
-        if self.before_request_funcs or self.after_request_funcs:
+        if self.before_request_funcs or self.after_request_funcs or self.teardown_request_funcs:
             return {}
         return self._prerendered
 
@@ -328,6 +330,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 request.body_store = store
         if scheme != "http":
             request.scheme = scheme
+        failure = None
         try:
             rv = self._run_before_hooks(request) if self.before_request_funcs else None
             if rv is not None:  # a hook answered
@@ -358,11 +361,22 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             answer = self._answer_error(request, error)
         except Exception as error:
             answer = self._answer_exception(request, error)
+            failure = error
         # Only a request that opened its session pays for saving it: one attribute test, not
         # a flag that, once any route used a session, costs every request a call.
         if request._session is not None:
-            return self._with_session(request, answer)
+            answer = self._with_session(request, answer)
+        if self.teardown_request_funcs:
+            self._run_teardown(request, failure)
         return answer
+
+    def _run_teardown(self, request: Request, error: Exception | None) -> None:
+        """The teardown_request hooks, each whatever the others do; failures are logged."""
+        for hook in self.teardown_request_funcs:
+            try:
+                hook(request, error)
+            except Exception as failure:
+                self._log_failure(request, failure, "a teardown_request hook failed")
 
     def _stream_request(self, *args: Any) -> Request:
         """The Request of a stream route, built by rush.bodies when its head arrives."""

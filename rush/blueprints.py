@@ -193,7 +193,12 @@ class Blueprint(Scaffold):
         if self.template_folder is not None:
             if self.template_folder not in app.blueprint_template_folders:
                 app.blueprint_template_folders.append(self.template_folder)
-        app.add_blueprint_hooks(state.name, self.before_request_funcs, self.after_request_funcs)
+        app.add_blueprint_hooks(
+            state.name,
+            self.before_request_funcs,
+            self.after_request_funcs,
+            self.teardown_request_funcs,
+        )
         if self.error_handlers:
             app.blueprint_error_handlers[state.name] = dict(self.error_handlers)
         if first:  # worker hooks run once per process, however often the blueprint is used
@@ -241,6 +246,10 @@ class BlueprintHost:
         after_request_funcs: list[Any]
         blueprint_before_request_funcs: dict[str, list[Handler]]
         blueprint_after_request_funcs: dict[str, list[Handler]]
+        teardown_request_funcs: list[Any]
+        blueprint_teardown_request_funcs: dict[str, list[Handler]]
+
+        def _log_failure(self, request: Request, error: BaseException, what: str) -> None: ...
 
     def register_blueprint(
         self, blueprint: Blueprint, *, url_prefix: str | None = None, name: str | None = None
@@ -259,11 +268,17 @@ class BlueprintHost:
             funcs.append(func)
         return func
 
-    def add_blueprint_hooks(self, name: str, before: list[Handler], after: list[Handler]) -> None:
+    def add_blueprint_hooks(
+        self,
+        name: str,
+        before: list[Handler],
+        after: list[Handler],
+        teardown: list[Handler] = [],  # noqa: B006  # read, never changed
+    ) -> None:
         """Hooks that run only for the routes of blueprint `name` (and its children).
 
-        The app's own hook lists get one dispatcher each (before: last; after: first, since
-        a blueprint's after hooks run before the app's), so an app without blueprint hooks
+        The app's own hook lists get one dispatcher each (before: last; after and teardown:
+        first, since a blueprint's run before the app's), so an app without blueprint hooks
         keeps its fast path."""
         if before:
             self.blueprint_before_request_funcs.setdefault(name, []).extend(before)
@@ -273,6 +288,10 @@ class BlueprintHost:
             self.blueprint_after_request_funcs.setdefault(name, []).extend(after)
             if self._run_blueprint_after not in self.after_request_funcs:
                 self.after_request_funcs.insert(0, self._run_blueprint_after)
+        if teardown:
+            self.blueprint_teardown_request_funcs.setdefault(name, []).extend(teardown)
+            if self._run_blueprint_teardown not in self.teardown_request_funcs:
+                self.teardown_request_funcs.insert(0, self._run_blueprint_teardown)
 
     def _run_blueprint_before(self, request: Request) -> Any:
         """An app before hook: the before hooks of the route's blueprints, outermost first."""
@@ -304,6 +323,19 @@ class BlueprintHost:
             hooks = self.blueprint_after_request_funcs.get(name, ())
             response = run_after_hooks(hooks, request, response)
         return response
+
+    def _run_blueprint_teardown(self, request: Request, error: Exception | None) -> None:
+        """An app teardown hook: those of the route's blueprints, innermost first (each
+        runs, whatever the others do)."""
+        route = request.route
+        if route is None or route.blueprint is None:
+            return
+        for name in reversed(lineage(route.blueprint)):
+            for hook in self.blueprint_teardown_request_funcs.get(name, ()):
+                try:
+                    hook(request, error)
+                except Exception as failure:
+                    self._log_failure(request, failure, "a teardown_request hook failed")
 
     def url_for(
         self,

@@ -23,6 +23,7 @@ class Scaffold:
         self.error_handlers: dict[int | type[BaseException], Handler] = {}
         self.before_request_funcs: list[Callable[..., Any]] = []
         self.after_request_funcs: list[Callable[..., Any]] = []
+        self.teardown_request_funcs: list[Callable[..., Any]] = []
         self.startup_funcs: list[Callable[[], Any]] = []
         self.shutdown_funcs: list[Callable[[], Any]] = []
 
@@ -109,6 +110,16 @@ class Scaffold:
         """Run `func(request, response)` after each handler; it may change or replace it."""
         self.check_setup("after_request")
         self.after_request_funcs.append(func)
+        return func
+
+    def teardown_request(self, func: F) -> F:
+        """Run `func(request, error)` once each request's answer is made, whatever happened
+        (Flask's teardown_request): `error` is the exception of the handler or of a
+        before_request hook that made it a 500, else None. For closing what the request
+        opened; its return value is ignored, and an exception in it is logged and changes
+        nothing. A blueprint's run for its own routes, before the app's."""
+        self.check_setup("teardown_request")
+        self.teardown_request_funcs.append(func)
         return func
 
     def on_startup(self, func: F) -> F:
