@@ -393,6 +393,17 @@ class Request:
         return self.scheme == "https"
 
     @property
+    def endpoint(self) -> str | None:
+        """The endpoint name of the route that matched (`func`, `bp.func`), as Flask's; None
+        before routing, on a 404 or 405, and for a route url_for cannot name."""
+        return self.route.name if self.route is not None else None
+
+    @property
+    def blueprint(self) -> str | None:
+        """The dotted name of the blueprint whose route matched, as Flask's; else None."""
+        return self.route.blueprint if self.route is not None else None
+
+    @property
     def full_path(self) -> str:
         """The path and the query string, always with a `?` (as Flask's)."""
         return self.path + "?" + self.query_string.decode("latin-1")

@@ -62,6 +62,26 @@ class Scaffold:
 
         return decorator
 
+    def add_url_rule(
+        self,
+        rule: str,
+        endpoint: str | None = None,
+        view_func: Handler | None = None,
+        methods: list[str] | tuple[str, ...] | None = None,
+        **options: Any,
+    ) -> None:
+        """Flask's spelling of `add_route`: `app.add_url_rule("/users", "users", list_users)`,
+        `app.add_url_rule("/items", view_func=ItemView.as_view("items"))`; `endpoint` is the
+        name url_for knows it by (else the function's)."""
+        if view_func is None:
+            raise ConfigError(
+                f"add_url_rule({rule!r}): pass the handler as view_func= "
+                "(Rush has no separate @app.endpoint registration)"
+            )
+        if endpoint is not None:
+            options["endpoint"] = endpoint
+        self.add_route(rule, view_func, methods, **options)
+
     def get(self, path: str, **options: Any) -> Callable[[F], F]:
         """`route(path, ["GET"], **options)`: a GET route."""
         return self.route(path, ["GET"], **options)
@@ -99,6 +119,12 @@ class Scaffold:
             return func
 
         return decorator
+
+    def register_error_handler(
+        self, code_or_exception: int | type[BaseException], func: Handler
+    ) -> None:
+        """Flask's spelling of `errorhandler(code_or_exception)(func)`."""
+        self.errorhandler(code_or_exception)(func)
 
     def before_request(self, func: F) -> F:
         """Run `func(request)` before each handler; a non-None return value is the answer."""
