@@ -15,6 +15,8 @@
  *   (a 400, raised by the twin); the caller then runs the twin.
  * - Instances are made with the type's own tp_new, as calling the class does; the work of
  *   __init__ (MultiDict's, Request's) is done here.
+ * - multidict_get is rush.datastructures.python_multidict_get as a method of dict (MultiDict
+ *   takes it as its `get`): dict.get's lookup, at dict.get's cost, with Werkzeug's `type=`.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -260,6 +262,69 @@ fail:
     return NULL;
 }
 
+/* get(key, default=None, type=None): the value of `key` (the dict's own, no __missing__), else
+ * `default`; with `type`, type(value), or `default` when that raises ValueError or TypeError. */
+static PyObject *
+multidict_get(PyObject *self, PyObject *const *args, Py_ssize_t nargs, PyObject *kwnames)
+{
+    static const char *const names[] = {"key", "default", "type"};
+    PyObject *given[3] = {NULL, NULL, NULL};
+    if (nargs > 3) {
+        PyErr_Format(PyExc_TypeError, "get() takes at most 3 arguments (%zd given)", nargs);
+        return NULL;
+    }
+    for (Py_ssize_t i = 0; i < nargs; i++) {
+        given[i] = args[i];
+    }
+    Py_ssize_t keywords = kwnames == NULL ? 0 : PyTuple_GET_SIZE(kwnames);
+    for (Py_ssize_t k = 0; k < keywords; k++) {
+        PyObject *name = PyTuple_GET_ITEM(kwnames, k);
+        int slot = 0;
+        while (slot < 3 && PyUnicode_CompareWithASCIIString(name, names[slot]) != 0) {
+            slot++;
+        }
+        if (slot == 3) {
+            PyErr_Format(PyExc_TypeError, "get() got an unexpected keyword argument '%U'", name);
+            return NULL;
+        }
+        if (given[slot] != NULL) {
+            PyErr_Format(PyExc_TypeError, "get() got multiple values for argument '%s'",
+                         names[slot]);
+            return NULL;
+        }
+        given[slot] = args[nargs + k];
+    }
+    if (given[0] == NULL) {
+        PyErr_SetString(PyExc_TypeError, "get() missing required argument 'key'");
+        return NULL;
+    }
+    PyObject *fallback = given[1] != NULL ? given[1] : Py_None;
+    PyObject *type = given[2] != NULL ? given[2] : Py_None;
+    PyObject *value = PyDict_GetItemWithError(self, given[0]); /* borrowed */
+    if (value == NULL) {
+        return PyErr_Occurred() ? NULL : Py_NewRef(fallback);
+    }
+    if (type == Py_None) {
+        return Py_NewRef(value);
+    }
+    Py_INCREF(value); /* the converter may change the dict: hold the value across the call */
+    PyObject *converted = PyObject_CallOneArg(type, value);
+    Py_DECREF(value);
+    if (converted == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) ||
+                              PyErr_ExceptionMatches(PyExc_TypeError))) {
+        PyErr_Clear();
+        return Py_NewRef(fallback);
+    }
+    return converted;
+}
+
+static PyMethodDef multidict_get_def = {
+    "get", (PyCFunction)(void (*)(void))multidict_get, METH_FASTCALL | METH_KEYWORDS,
+    "get(key, default=None, type=None)\n--\n\n"
+    "The first value of `key`, else `default`; with `type`, the value converted, or `default`\n"
+    "when the conversion raises ValueError or TypeError (as Werkzeug's).",
+};
+
 static PyMethodDef methods[] = {
     {"query_args", (PyCFunction)(void (*)(void))query_args, METH_FASTCALL,
      "query_args(query, multidict_type, max_fields)\n--\n\n"
@@ -287,9 +352,15 @@ PyInit__request(void)
         return NULL;
     }
     PyObject *module = PyModule_Create(&module_def);
-    if (module != NULL &&
+    if (module == NULL) {
+        return NULL;
+    }
+    /* A method descriptor of dict (as dict.get is): bound and called as fast, on any dict. */
+    PyObject *get = PyDescr_NewMethod(&PyDict_Type, &multidict_get_def);
+    if (get == NULL || PyModule_AddObjectRef(module, "multidict_get", get) < 0 ||
         PyModule_AddObjectRef(module, "RequestMaker", (PyObject *)&RequestMakerType) < 0) {
         Py_CLEAR(module);
     }
+    Py_XDECREF(get);
     return module;
 }

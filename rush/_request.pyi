@@ -1,6 +1,6 @@
 """Type stub of the C accelerator; the twins and the documentation are in request.py."""
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rush.datastructures import MultiDict
@@ -26,3 +26,6 @@ class RequestMaker:
 def query_args(
     query: bytes, multidict_type: type[MultiDict], max_fields: int, /
 ) -> MultiDict | None: ...
+def multidict_get(
+    self: dict[str, Any], key: str, default: Any = None, type: Callable[[str], Any] | None = None
+) -> Any: ...

@@ -5,8 +5,8 @@ subprocess.
 
 It loads the given build of rush._request before anything imports rush, runs the tests of
 test_request_maker.py against it, then a time-bounded fuzz: random targets (empty, long, any
-byte, '?' and '%' anywhere) through RequestMaker and random query strings through query_args,
-each result compared with the pure-Python twin's.
+byte, '?' and '%' anywhere) through RequestMaker, random query strings through query_args and
+a get of what it read, each result compared with the pure-Python twin's.
 """
 
 from __future__ import annotations
@@ -24,15 +24,15 @@ PIECES = [b"", b"/", b"?", b"%", b"&", b"=", b"+", b"a", b"\xc3\xa9", b"\xff", b
 
 
 def fuzz(rng: random.Random, seconds: float) -> int:
-    from rush._request import RequestMaker, query_args
-    from rush.datastructures import MultiDict
+    from rush._request import RequestMaker, multidict_get, query_args
+    from rush.datastructures import MultiDict, python_multidict_get
     from rush.request import (
         MAX_FORM_FIELDS,
         NO_VIEW_ARGS,
         Request,
         python_query_args,
     )
-    from tests.app.test_request_maker import args_state, made, state
+    from tests.app.test_request_maker import CONVERTERS, args_state, made, outcome, state
 
     c_maker = RequestMaker(Request, Request, NO_VIEW_ARGS)
     deadline = time.monotonic() + seconds
@@ -43,6 +43,9 @@ def fuzz(rng: random.Random, seconds: float) -> int:
         compiled = query_args(raw, MultiDict, rng.choice([0, 1, 5, MAX_FORM_FIELDS]))
         if compiled is not None:
             assert args_state(compiled) == args_state(python_query_args(raw)), raw[:200]
+            key, convert = rng.choice([*compiled, "absent"]), rng.choice(CONVERTERS)
+            expected = outcome(python_multidict_get, compiled, key, raw, convert)
+            assert outcome(multidict_get, compiled, key, raw, convert) == expected, raw[:200]
         count += 1
     return count
 

@@ -108,6 +108,31 @@ def test_remote_addr_and_version():
     )
 
 
+def test_get_and_getlist_convert_with_type_as_werkzeug_does():
+    args = make(b"/?page=3&page=x&page=7&bad=x&empty=&n=-2").args
+    assert args.get("page", type=int) == 3
+    assert args.get("page", 1, type=int) == 3
+    assert args.get("bad", 1, type=int) == 1  # a ValueError: the default
+    assert args.get("absent", 1, type=int) == 1
+    assert args.get("empty", type=int) is None
+    assert args.get("n", type=abs) is None  # abs("-2") is a TypeError: the default
+    assert args.get("n", type=int) == -2 and args.get("n", type=float) == -2.0
+    assert args.getlist("page", type=int) == [3, 7]  # refused values are left out
+    assert args.getlist("absent", type=int) == []
+    assert args.get("page", default=0) == "3" and args.get(key="bad") == "x"
+    with pytest.raises(ZeroDivisionError):  # other errors of the converter propagate
+        args.get("page", type=lambda value: 1 / 0)
+
+
+def test_headers_get_and_getlist_convert_with_type_too():
+    headers = make(headers=[("X-N", "4"), ("x-n", "four"), ("X-N", "6"), ("X-Bad", "b")]).headers
+    assert headers.get("x-n", type=int) == 4 and headers.get("X-N") == "4"
+    assert headers.get("X-Bad", -1, type=int) == -1
+    assert headers.get("X-Absent", -1, type=int) == -1 and headers.get("X-Absent") is None
+    assert headers.getlist("X-N", type=int) == [4, 6]
+    assert headers.getlist("X-N") == ["4", "four", "6"]
+
+
 def test_multidict_items_and_repr():
     data = MultiDict([("a", "1"), ("a", "2"), ("b", "3")])
     assert dict(data.items()) == {"a": "1", "b": "3"}

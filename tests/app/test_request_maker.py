@@ -1,6 +1,6 @@
 """The C accelerator of rush.request (rush/_request.c) against its pure-Python twins: the
-Request App.handle builds (RequestMaker / Request itself) and `request.args`
-(query_args / python_query_args). Where the C code declines it hands the input to the twin,
+Request App.handle builds (RequestMaker / Request itself), `request.args`
+(query_args / python_query_args) and its `get` (multidict_get / python_multidict_get). Where the C code declines it hands the input to the twin,
 so the property is: the same result, and the C code declines only where it says it does.
 test_request_asan.py runs this module under AddressSanitizer.
 """
@@ -14,6 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rush import HTTPError, MultiDict
+from rush.datastructures import python_multidict_get
 from rush.request import (
     MAX_FORM_FIELDS,
     NO_VIEW_ARGS,
@@ -178,3 +179,84 @@ def test_query_args_declines_what_is_not_bytes_and_a_dict():
     assert _request.query_args(b"a=1", list, 10) is None
     with pytest.raises(TypeError):
         _request.query_args(b"a=1", MultiDict, "ten")
+
+
+# -- MultiDict.get -------------------------------------------------------------------------
+
+
+def _to_int_or_type_error(value: str) -> int:
+    return abs(value)  # type: ignore[arg-type]  # a str: TypeError, as Werkzeug's type= meets
+
+
+def _raises_lookup_error(value: str) -> str:
+    raise LookupError(value)
+
+
+CONVERTERS = [None, int, float, str.upper, bool, _to_int_or_type_error, _raises_lookup_error]
+GET_KEYS = st.sampled_from(["a", "b", "", "é", "1"])
+GET_VALUES = st.sampled_from(["1", "x", "", "-2", "2.5", "é"])
+
+
+def outcome(get, *args: object, **kwargs: object) -> tuple[str, object]:
+    """What a call of `get` gives: its value, or the type of what it raised."""
+    try:
+        return "value", get(*args, **kwargs)
+    except Exception as error:
+        return "raised", type(error)
+
+
+@PROPERTY
+@given(
+    st.lists(st.tuples(GET_KEYS, GET_VALUES), max_size=6),
+    GET_KEYS,
+    st.sampled_from([None, 0, "d"]),
+    st.sampled_from(range(len(CONVERTERS))),
+)
+def test_multidict_get_answers_as_the_twin(pairs, key, default, converter):
+    data, convert = MultiDict(pairs), CONVERTERS[converter]
+    for args, kwargs in [
+        ((key,), {}),
+        ((key, default), {}),
+        ((key, default, convert), {}),
+        ((key,), {"type": convert}),
+        ((), {"key": key, "default": default, "type": convert}),
+    ]:
+        expected = outcome(python_multidict_get, data, *args, **kwargs)
+        assert outcome(_request.multidict_get, data, *args, **kwargs) == expected, (args, kwargs)
+
+
+def test_multidict_get_takes_the_arguments_its_twin_takes():
+    data = MultiDict([("a", "1")])
+    for args, kwargs in [
+        ((), {}),
+        (("a", 1, int, 4), {}),
+        (("a",), {"key": "a"}),
+        (("a", 1), {"default": 2}),
+        (("a",), {"typ": int}),
+        (([],), {}),
+    ]:
+        assert outcome(_request.multidict_get, data, *args, **kwargs) == ("raised", TypeError)
+        assert outcome(python_multidict_get, data, *args, **kwargs) == ("raised", TypeError)
+    assert outcome(_request.multidict_get, 3, "a") == ("raised", TypeError)  # not a dict
+
+
+def test_multidict_get_is_the_c_twin_and_keeps_no_reference_it_does_not_own():
+    from rush import request
+
+    if request.IMPLEMENTATION == "C accelerator":
+        assert MultiDict.get is _request.multidict_get
+    value, default = "".join(["v", "1"]), object()
+    data = MultiDict([("a", value)])
+    before = sys.getrefcount(value), sys.getrefcount(default)
+    for _ in range(100):
+        assert _request.multidict_get(data, "a") is value
+        assert _request.multidict_get(data, "zz", default) is default
+        assert _request.multidict_get(data, "a", default, _to_int_or_type_error) is default
+        assert _request.multidict_get(data, "a", default, str) is value
+    assert (sys.getrefcount(value), sys.getrefcount(default)) == before
+
+
+def test_multidict_get_survives_a_converter_that_empties_the_dict():
+    data = MultiDict([("a", "".join(["v", "1"]))])
+    assert _request.multidict_get(data, "a", None, lambda value: data.clear() or value) == "v1"
+    assert data == {} and _request.multidict_get(data, "a", "gone") == "gone"
