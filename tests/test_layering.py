@@ -163,7 +163,11 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),
     "rush.response": ("rush.datastructures", "rush.protocol"),
     "rush.exceptions": ("rush.protocol", "rush.response"),
-    "rush.datastructures": ("rush.exceptions", "rush.protocol"),  # decode_fields
+    "rush.datastructures": (
+        "rush._request",  # MultiDict.get's C twin
+        "rush.exceptions",
+        "rush.protocol",  # decode_fields, and which accelerators may run
+    ),
     "rush.bodies": ("rush.datastructures", "rush.exceptions", "rush.multipart", "rush.uploads"),
     "rush.multipart": (),
     "rush.uploads": ("rush.datastructures",),
