@@ -9,8 +9,8 @@ registers in its loop.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rush.fileresponse import FileResponse
 from rush.request import Request
@@ -20,6 +20,8 @@ from rush.templating import Templates
 
 if TYPE_CHECKING:
     from rush.routing import Route, Router
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Serving:
@@ -89,6 +91,53 @@ class Serving:
         its event loop (the inotify watchers that keep the file cache and the compiled
         templates fresh)."""
         return [*self.static_files.start_watching(), *self.templates.start_watching()]
+
+    @property
+    def jinja_env(self) -> Any:
+        """The app's jinja2.Environment (made on first use), as Flask's `app.jinja_env`."""
+        return self.templates.environment
+
+    def template_filter(self, name: str | Callable[..., Any] | None = None) -> Any:
+        """Register a Jinja2 filter: `@app.template_filter()`, `@app.template_filter("name")`
+        or `@app.template_filter`, as in Flask (the function's name by default)."""
+        return self._template_decorator("filters", name)
+
+    def template_test(self, name: str | Callable[..., Any] | None = None) -> Any:
+        """Register a Jinja2 test (`{% if n is prime %}`), spelled as `template_filter`."""
+        return self._template_decorator("tests", name)
+
+    def template_global(self, name: str | Callable[..., Any] | None = None) -> Any:
+        """Register a function every template can call, spelled as `template_filter`."""
+        return self._template_decorator("globals", name)
+
+    def add_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`template_filter` without the decorator."""
+        self.templates.register("filters", name, func)
+
+    def add_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`template_test` without the decorator."""
+        self.templates.register("tests", name, func)
+
+    def add_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`template_global` without the decorator."""
+        self.templates.register("globals", name, func)
+
+    def context_processor(self, func: F) -> F:
+        """Run `func()` (or `func(request)`, the render's request) at each render; the dict
+        it returns is added to the template's context, under what the render passes."""
+        self.templates.add_context_processor(func)
+        return func
+
+    def _template_decorator(self, kind: str, name: str | Callable[..., Any] | None) -> Any:
+        if callable(name):  # used bare, without parentheses
+            self.templates.register(kind, None, name)
+            return name
+
+        def decorator(func: F) -> F:
+            self.templates.register(kind, name, func)
+            return func
+
+        return decorator
 
     def render_template(
         self, name: str | Iterable[str], /, request: Request | None = None, **context: Any

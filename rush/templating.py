@@ -18,15 +18,19 @@ Facts and strategy:
 - Every template sees `request`, `session`, `url_for`, `get_flashed_messages` and `config`.
   `session` and `get_flashed_messages` are derived from `request` only when a template names
   them, so rendering reads no cookie (and needs no secret key) otherwise.
+- Filters, tests and globals the app registers are kept here and given to the environment
+  when it is made (at once if it exists): registering imports no Jinja2. Context processors
+  run at each render; what the render is given wins over what they return, as in Flask.
 """
 
 from __future__ import annotations
 
+import inspect
 import logging
 import mimetypes
 import os
 import posixpath
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from rush.exceptions import ConfigError
@@ -58,6 +62,10 @@ class Templates:
         self._content_types: dict[str, str] = {}
         # Whether Jinja2 must check each file's mtime (no watcher, or some directory unwatched).
         self._checked = True
+        #: What the app registered for the environment: "filters", "tests", "globals".
+        self.registered: dict[str, dict[str, Any]] = {"filters": {}, "tests": {}, "globals": {}}
+        #: (function, whether it takes the request) for each context processor, in order.
+        self.context_processors: list[tuple[Callable[..., Any], bool]] = []
 
     @property
     def folders(self) -> list[str]:
@@ -111,7 +119,49 @@ class Templates:
         )
         environment.context_class = RequestContext
         environment.globals.update(url_for=url_for, config=app.config)
+        for kind, values in self.registered.items():
+            getattr(environment, kind).update(values)
         return environment
+
+    # -- what the app adds ---------------------------------------------------------------------
+
+    def register(self, kind: str, name: str | None, value: Any) -> None:
+        """A filter, test or global (`kind`) under `name`, else the function's own name."""
+        if name is None:
+            name = getattr(value, "__name__", None)
+            if not isinstance(name, str) or name == "<lambda>":
+                raise ConfigError(f"template {kind[:-1]} {value!r}: give it a name")
+        self.registered[kind][name] = value
+        if self._environment is not None:
+            getattr(self._environment, kind)[name] = value
+
+    def add_context_processor(self, func: Callable[..., Any]) -> None:
+        """`func()` or `func(request)` returns a dict merged into each render's context."""
+        try:
+            parameters = len(inspect.signature(func).parameters)
+        except (TypeError, ValueError):
+            parameters = -1
+        if parameters not in (0, 1):
+            raise ConfigError(
+                f"context_processor {func!r}: it is called as f() or f(request) and returns a dict"
+            )
+        self.context_processors.append((func, parameters == 1))
+
+    def _context(self, request: Any, context: dict[str, Any]) -> dict[str, Any]:
+        if self.context_processors:
+            merged: dict[str, Any] = {}
+            for processor, takes_request in self.context_processors:
+                values = processor(request) if takes_request else processor()
+                if not isinstance(values, dict):
+                    raise TypeError(
+                        f"context processor {processor!r} returned {type(values).__name__}, "
+                        "not a dict"
+                    )
+                merged.update(values)
+            context = {**merged, **context}
+        if request is not None:
+            context["request"] = request
+        return context
 
     # -- rendering -------------------------------------------------------------------------
 
@@ -124,15 +174,13 @@ class Templates:
             template = environment.get_template(name)
         else:
             template = environment.select_template(list(name))
-        if request is not None:
-            context["request"] = request
+        context = self._context(request, context)
         return Response(template.render(context), content_type=self.content_type(template.name))
 
     def render_string(self, source: str, request: Any, context: dict[str, Any]) -> Response:
         """A template given as text (autoescaped), rendered as an HTML response."""
-        if request is not None:
-            context["request"] = request
-        return Response(self.environment.from_string(source).render(context))
+        template = self.environment.from_string(source)
+        return Response(template.render(self._context(request, context)))
 
     def content_type(self, name: str | None) -> str:
         found = self._content_types.get(name or "")

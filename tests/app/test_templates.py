@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from rush import Rush
+from rush.exceptions import ConfigError
 
 
 def write(path: Path, text: str) -> None:
@@ -270,3 +271,89 @@ def test_a_blueprints_template_folder_is_searched_after_the_apps(tmp_path):
     client = app.test_client()
     assert client.get("/page").text == "from the blueprint: &lt;i&gt;"
     assert client.get("/shared").text == "app's"
+
+
+# -- filters, tests, globals and context processors, as Flask registers them ------------------
+
+
+def test_filters_tests_and_globals_in_each_of_flasks_spellings(folder: Path):
+    app = build(folder)
+
+    @app.template_filter()
+    def shout(text):
+        return text.upper() + "!"
+
+    @app.template_filter("twice")
+    def double(text):
+        return text * 2
+
+    @app.template_filter
+    def bare(text):
+        return f"[{text}]"
+
+    @app.template_test()
+    def even(number):
+        return number % 2 == 0
+
+    @app.template_global("site")
+    def site_name():
+        return "Rush<site>"
+
+    app.add_template_filter(lambda text: text[::-1], "backwards")
+    app.add_template_test(lambda number: number > 9, "big")
+    app.add_template_global(len)
+    page = app.render_template_string(
+        "{{ 'hi'|shout }} {{ 'ab'|twice }} {{ 'x'|bare }} {{ 'abc'|backwards }} "
+        "{{ 4 is even }} {{ 3 is even }} {{ 12 is big }} {{ site() }} {{ len('four') }}"
+    )
+    assert page.get_data(as_text=True) == ("HI! abab [x] cba True False True Rush&lt;site&gt; 4")
+
+
+def test_a_filter_registered_after_the_first_render_is_seen_at_the_next(folder: Path):
+    app = build(folder)
+    assert app.render_template_string("{{ 1 }}").data == b"1"
+    assert app.jinja_env is app.templates.environment
+    app.add_template_filter(lambda value: value + 1, "next")
+    assert app.render_template_string("{{ 1|next }}").data == b"2"
+
+
+def test_a_lambda_needs_a_name(folder: Path):
+    with pytest.raises(ConfigError, match="give it a name"):
+        build(folder).add_template_filter(lambda value: value)
+
+
+def test_context_processors_add_to_every_render_under_what_it_passes(folder: Path):
+    app = build(folder)
+    calls = []
+
+    @app.context_processor
+    def site():
+        calls.append("site")
+        return {"site": "Rush", "value": "from the processor"}
+
+    @app.context_processor
+    def user(request):
+        return {"user": request.args.get("user", "anonymous") if request else "nobody"}
+
+    app.get("/p")(lambda request: app.render_template("page.html", request=request, value="own"))
+    app.get("/s")(
+        lambda request: app.render_template_string(
+            "{{ site }}/{{ user }}/{{ value }}", request=request
+        )
+    )
+    client = app.test_client()
+    assert client.get("/p").text == "<p>own</p>"  # what the render passes wins
+    assert client.get("/s?user=ann").text == "Rush/ann/from the processor"
+    assert app.render_template_string("{{ user }}").data == b"nobody"  # no request: None
+    assert calls == ["site"] * 3
+
+
+def test_context_processor_mistakes(folder: Path, caplog):
+    app = build(folder)
+    with pytest.raises(ConfigError, match=r"f\(\) or f\(request\)"):
+        app.context_processor(lambda request, extra: {})
+    app.context_processor(lambda: ["not", "a", "dict"])
+    app.get("/s")(lambda request: app.render_template_string("x", request=request))
+    with caplog.at_level(logging.ERROR, logger="rush.error"):
+        assert app.test_client().get("/s").status == 500
+    assert "returned list, not a dict" in caplog.text
