@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 from rush.exceptions import BadRequestKeyError
@@ -148,6 +148,65 @@ class Headers:
         self.remove(name)
         self.add(name, value)
 
+    def set(self, name: str, value: str) -> None:
+        """`headers[name] = value`: the one field of that name (Werkzeug's spelling)."""
+        self[name] = value
+
+    def setlist(self, name: str, values: Iterable[str]) -> None:
+        """Replace the fields called `name` with one field per value."""
+        self.remove(name)
+        for value in values:
+            self.add(name, value)
+
+    def extend(
+        self, fields: Headers | Mapping[str, Any] | Iterable[tuple[str, str]] = (), **more: str
+    ) -> None:
+        """Add fields, keeping those already there; a list value in a mapping adds a field
+        per item (Werkzeug's)."""
+        for name, value in _field_pairs(fields, more):
+            if isinstance(value, (list, tuple)):
+                for item in value:
+                    self.add(name, item)
+            else:
+                self.add(name, value)
+
+    def update(
+        self, fields: Headers | Mapping[str, Any] | Iterable[tuple[str, str]] = (), **more: str
+    ) -> None:
+        """Replace the fields of each name given (a list value: one field per item), as
+        Werkzeug's; from a Headers, each name gets all its fields."""
+        if isinstance(fields, Headers):
+            for name in dict.fromkeys(fields.keys()):
+                self.setlist(name, fields.getlist(name))
+            fields = ()
+        for name, value in _field_pairs(fields, more):
+            if isinstance(value, (list, tuple)):
+                self.setlist(name, value)
+            else:
+                self[name] = value
+
+    def pop(self, name: str, default: Any = _ABSENT) -> Any:
+        """Remove the fields called `name` and return the first value; `default` (else a
+        KeyError) when there is none."""
+        values = self._index.get(name.lower())
+        if not values:
+            if default is _ABSENT:
+                raise KeyError(name)
+            return default
+        self.remove(name)
+        return values[0]
+
+    def copy(self) -> Headers:
+        return Headers(self._items)
+
+    def values(self) -> list[str]:
+        """The value of every field, in order."""
+        return [value for _, value in self._items]
+
+    def to_wsgi_list(self) -> list[tuple[str, str]]:
+        """(name, value) of every field, as start_response takes them (Werkzeug's)."""
+        return list(self._items)
+
     def remove(self, name: str) -> None:
         """Remove every field called `name` (also `del headers[name]`); none is not an error."""
         lowered = name.lower()
@@ -174,6 +233,8 @@ class Headers:
         """Every value of field `name`, in order; with `type`, those that convert, converted."""
         values = list(self._index.get(name.lower(), ()))
         return values if type is None else _each_converted(values, type)
+
+    get_all = getlist  # Werkzeug's other name
 
     def __getitem__(self, name: str) -> str:
         values = self._index.get(name.lower())
@@ -205,3 +266,16 @@ class Headers:
 
     def __repr__(self) -> str:
         return f"Headers({self._items!r})"
+
+
+def _field_pairs(
+    fields: Headers | Mapping[str, Any] | Iterable[tuple[str, str]], more: Mapping[str, Any]
+) -> list[tuple[str, Any]]:
+    """The (name, value) pairs of a mapping, a Headers or pairs, then of keyword arguments."""
+    if isinstance(fields, Headers):
+        pairs = fields.items()
+    elif isinstance(fields, Mapping):
+        pairs = list(fields.items())
+    else:
+        pairs = list(fields)
+    return [*pairs, *more.items()]

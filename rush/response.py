@@ -15,6 +15,8 @@ from __future__ import annotations
 import html
 import json as _stdlib_json
 from collections.abc import Iterable, Iterator
+from datetime import datetime, timedelta
+from email.utils import formatdate
 from typing import Any
 
 from rush.datastructures import Headers
@@ -185,6 +187,19 @@ class Response:
     def data(self, value: str | bytes) -> None:
         self.body = value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
+    def set_data(self, value: str | bytes) -> None:
+        """Replace the body (`data = value`), as Flask's."""
+        self.data = value
+
+    @property
+    def location(self) -> str | None:
+        """The `Location` field (None when absent); settable, as Flask's."""
+        return self.headers.get("Location")  # type: ignore[no-any-return]
+
+    @location.setter
+    def location(self, value: str) -> None:
+        self.headers["Location"] = value
+
     def get_data(self, as_text: bool = False) -> Any:
         """`data`, or decoded as UTF-8 text with `as_text=True`."""
         data = self.data
@@ -225,25 +240,27 @@ class Response:
         self,
         key: str,
         value: str = "",
-        max_age: int | None = None,
-        expires: str | None = None,
+        max_age: int | float | timedelta | None = None,
+        expires: str | int | float | datetime | None = None,
         path: str | None = "/",
         domain: str | None = None,
         secure: bool = False,
         httponly: bool = False,
         samesite: str | None = None,
     ) -> None:
-        """Add a `Set-Cookie` field: `max_age` in seconds, `expires` an HTTP date,
-        `samesite` "Strict", "Lax" or "None". A key, value, path or domain holding `;`,
-        `,`, CR, LF or NUL is a ValueError."""
+        """Add a `Set-Cookie` field: `max_age` in seconds (or a timedelta), `expires` a
+        datetime (naive is UTC), a Unix time or an HTTP date, `samesite` "Strict", "Lax" or
+        "None". A key, value, path or domain holding `;`, `,`, CR, LF or NUL is a ValueError."""
         for part in (key, value, path or "", domain or ""):
             if any(ch in part for ch in ";,\r\n\x00"):
                 raise ValueError(f"invalid character in cookie {key!r}")
         pieces = [f"{key}={value}"]
         if max_age is not None:
+            if isinstance(max_age, timedelta):
+                max_age = max_age.total_seconds()
             pieces.append(f"Max-Age={int(max_age)}")
         if expires is not None:
-            pieces.append(f"Expires={expires}")
+            pieces.append(f"Expires={_cookie_date(expires)}")
         if path:
             pieces.append(f"Path={path}")
         if domain:
@@ -359,3 +376,17 @@ def response_from(rv: Any, status: int = 200) -> Response:
     if hasattr(rv, "__next__"):
         return Response(rv, status)  # a generator or iterator: a streamed body
     raise TypeError(f"a handler returned {type(rv).__name__}, which is not a response")
+
+
+def _cookie_date(expires: str | int | float | datetime) -> str:
+    """An HTTP date for `Expires` (RFC 6265 §4.1.1); a str is taken as one already, checked
+    for nothing but the characters set_cookie refuses."""
+    if isinstance(expires, datetime):
+        if expires.tzinfo is None:
+            return formatdate((expires - datetime(1970, 1, 1)).total_seconds(), usegmt=True)
+        return formatdate(expires.timestamp(), usegmt=True)
+    if isinstance(expires, (int, float)):
+        return formatdate(expires, usegmt=True)
+    if any(ch in expires for ch in ";\r\n\x00"):
+        raise ValueError(f"invalid character in cookie expires {expires!r}")
+    return expires

@@ -1,11 +1,15 @@
-"""Flask's other spellings of what Rush has: add_url_rule, register_error_handler,
-request.endpoint and request.blueprint, so that a Flask app's registration code moves as it is."""
+"""Flask's and Werkzeug's other spellings of what Rush has: add_url_rule,
+register_error_handler, request.endpoint and request.blueprint, the methods of Werkzeug's
+headers, Response.set_data and .location, cookie dates as datetimes: so that a Flask app's code
+moves as it is."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
 import pytest
 
-from rush import Blueprint, Rush, abort
+from rush import Blueprint, Headers, Response, Rush, abort
 from rush.exceptions import ConfigError, RouteError
 from rush.views import MethodView
 
@@ -65,3 +69,53 @@ def test_register_error_handler_by_status_and_by_class():
     assert client.get("/nowhere").text == "None"  # no route matched: no endpoint
     with pytest.raises(ConfigError):
         app.register_error_handler(200, lambda request, error: "")
+
+
+# -- Werkzeug's names on headers and responses ------------------------------------------------
+
+
+def test_headers_have_werkzeugs_methods():
+    headers = Headers([("X-A", "1"), ("Set-Cookie", "a=1"), ("Set-Cookie", "b=2")])
+    headers.set("x-a", "2")
+    headers.extend({"Vary": ["Cookie", "Accept"]}, X_Extra="e")
+    headers.extend([("Set-Cookie", "c=3")])
+    assert headers.get_all("set-cookie") == ["a=1", "b=2", "c=3"]
+    assert headers.getlist("Vary") == ["Cookie", "Accept"] and headers["X_Extra"] == "e"
+    headers.update({"Vary": "Origin", "Link": ["<a>", "<b>"]}, X_A="3")
+    assert headers.getlist("vary") == ["Origin"] and headers.getlist("link") == ["<a>", "<b>"]
+    assert headers.getlist("x-a") == ["2"] and headers["X_A"] == "3"
+    headers.update(Headers([("Set-Cookie", "d=4"), ("Set-Cookie", "e=5")]))
+    assert headers.getlist("Set-Cookie") == ["d=4", "e=5"]
+    assert headers.pop("SET-COOKIE") == "d=4" and "Set-Cookie" not in headers
+    assert headers.pop("Absent", None) is None
+    with pytest.raises(KeyError):
+        headers.pop("Absent")
+    copy = headers.copy()
+    copy.set("X-A", "changed")
+    assert headers["X-A"] == "2" and copy["x-a"] == "changed"
+    assert headers.to_wsgi_list() == headers.items()
+    assert headers.values() == [value for _, value in headers.items()]
+    with pytest.raises(ValueError):
+        headers.update({"X-Bad": "a\r\nInjected: yes"})
+
+
+def test_response_set_data_location_and_cookie_dates():
+    response = Response("old")
+    response.set_data("new")
+    assert response.data == b"new"
+    assert response.location is None
+    response.location = "/there"
+    assert response.headers["Location"] == "/there" and response.location == "/there"
+    response.set_cookie("a", "1", max_age=timedelta(hours=1), expires=datetime(2030, 1, 2, 3, 4, 5))
+    response.set_cookie("b", "2", expires=0)
+    aware = datetime(2030, 1, 2, 5, 4, 5, tzinfo=timezone(timedelta(hours=2)))
+    response.set_cookie("c", "3", expires=aware)
+    response.set_cookie("d", "4", expires="Thu, 01 Jan 1970 00:00:00 GMT")
+    assert response.headers.getlist("Set-Cookie") == [
+        "a=1; Max-Age=3600; Expires=Wed, 02 Jan 2030 03:04:05 GMT; Path=/",
+        "b=2; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
+        "c=3; Expires=Wed, 02 Jan 2030 03:04:05 GMT; Path=/",
+        "d=4; Expires=Thu, 01 Jan 1970 00:00:00 GMT; Path=/",
+    ]
+    with pytest.raises(ValueError):
+        response.set_cookie("e", "5", expires="Thu; Secure")
