@@ -106,6 +106,27 @@ classify(const unsigned char *name, Py_ssize_t len)
     }
 }
 
+/* A Host value the plain path takes (heads.py _PLAIN_HOST): ASCII letters, digits and -._~,
+ * then optionally ':' and digits. Any other is for the full parser to judge. */
+static int
+plain_host(const unsigned char *p, Py_ssize_t len)
+{
+    Py_ssize_t i = 0;
+    for (; i < len && p[i] != ':'; i++) {
+        unsigned char c = p[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '.' || c == '_' || c == '~')) {
+            return 0;
+        }
+    }
+    for (i++; i < len; i++) { /* the port, after the colon */
+        if (p[i] < '0' || p[i] > '9') {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* A Content-Length value: 1 and *length set when it is ASCII digits worth at most max_body. */
 static int
 read_length(const unsigned char *p, Py_ssize_t len, Py_ssize_t max_body, Py_ssize_t *length)
@@ -206,6 +227,9 @@ scan_head(const unsigned char *p, const unsigned char *end, const Limits *limits
         switch (classify(f->name, f->name_len)) {
         case HOST:
             hosts++;
+            if (!plain_host(f->value, f->value_len)) {
+                return 0;
+            }
             break;
         case LENGTH:
             if (h->length >= 0 || !read_length(f->value, f->value_len, limits->max_body, &h->length)) {

@@ -21,7 +21,8 @@ Facts and strategy:
   `NAME ":" VALUE CRLF` with NAME a token and VALUE only HTAB and SP to "~", stripped of SP and
   HTAB at both ends (RFC 9110 §5.5); then CRLF. At most `max_header_count` and `MAX_FIELDS`
   fields, their size (name + value + 4 each) at most `max_header_bytes`; exactly one Host in
-  HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2); no Transfer-Encoding, Upgrade, Expect or
+  HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2), its value a plain name or address (ASCII
+  letters, digits, `-._~`) with an optional `:port` of digits; no Transfer-Encoding, Upgrade, Expect or
   Proxy-Connection; at most one Connection, exactly `close` or `keep-alive` in any case; at
   most one Content-Length, ASCII digits only, at most `max_body`, with the whole body present.
 - keep_alive as llhttp computes it (RFC 9112 §9.3): HTTP/1.1 unless `close`, HTTP/1.0 only
@@ -88,6 +89,19 @@ _PLAIN_HEAD = re.compile(
     rb"((?:" + _TOKEN + rb"+:[\t\x20-\x7e]*\r\n)*)"
     rb"\r\n"
 )
+# The bytes of a plain Host name: ASCII letters, digits and -._~ (see plain_host).
+_HOST_NAME_BYTES = b"-._~0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def plain_host(value: bytes) -> bool:
+    """Whether a Host value is a plain name or IPv4 address with an optional `:port` of
+    digits, the common valid one (any other valid one, an IPv6 literal, sub-delims or
+    %-escapes, is for RequestParser to judge). PERF: no regex (a match costs ~2.8k
+    instructions, this ~2k; bytes.translate with a delete argument builds a table each call)."""
+    name, _, port = value.partition(b":")
+    return not name.strip(_HOST_NAME_BYTES) and (not port or port.isdigit())
+
+
 # Fields with a meaning for framing, keep-alive or the parser's checks, by lowercase name.
 _HOST, _LENGTH, _CONNECTION, _OTHER = 1, 2, 3, 4
 _SPECIAL = {
@@ -192,6 +206,8 @@ def _plain_fields(
             continue
         if kind == _HOST:
             hosts += 1
+            if not plain_host(value):
+                return None
         elif kind == _LENGTH:
             digits = value.lstrip(b"0")
             if length is not None or not value.isdigit() or len(digits) > len(str(max_body)):

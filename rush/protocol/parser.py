@@ -32,12 +32,20 @@ Facts and strategy:
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Protocol
 
 import httptools
 
 from rush.protocol.errors import ProtocolError
-from rush.protocol.heads import COMPILED, COMPILED_FIELDS, IMPLEMENTATION, ParseHeads, parse_heads
+from rush.protocol.heads import (
+    COMPILED,
+    COMPILED_FIELDS,
+    IMPLEMENTATION,
+    ParseHeads,
+    parse_heads,
+    plain_host,
+)
 from rush.protocol.limits import Limits
 
 
@@ -67,6 +75,12 @@ PLAIN_HEADS: ParseHeads | None = parse_heads if IMPLEMENTATION == COMPILED else 
 _CLOSING_HEAD = b"GET / HTTP/1.1\r\nConnection: close\r\n\r\n"
 
 _SUPPORTED_VERSIONS = frozenset(("1.1", "1.0"))
+# RFC 9110 §7.2: Host = uri-host [ ":" port ] (RFC 3986 §3.2.2: an IP literal in brackets, or
+# a reg-name of unreserved, sub-delims and %-escapes, IPv4 included); empty is valid (§7.2).
+_HOST_VALUE = re.compile(
+    rb"(?:\[[-0-9A-Za-z._~!$&'()*+,;=:]+\]|(?:[-0-9A-Za-z._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})*)"
+    rb"(?::[0-9]*)?"
+)
 _OWS = (b" ", b"\t")
 
 # PERF: interned method names: a dict hit instead of a decode per request.
@@ -210,6 +224,7 @@ class RequestParser:
         "_trailer_count",
         "_error",
         "_dead",
+        "_valid_host",
     )
 
     def __init__(self, limits: Limits | None = None) -> None:
@@ -243,6 +258,7 @@ class RequestParser:
         self._trailer_count = 0
         self._error: ProtocolError | None = None
         self._dead = False
+        self._valid_host = b""  # the last Host value found valid (empty is valid: RFC 9110 §7.2)
 
     @property
     def idle(self) -> bool:
@@ -440,6 +456,7 @@ class RequestParser:
         headers = self._headers
         keep_alive = parser.should_keep_alive()
         hosts = 0
+        host = b""
         size = 0
         content_length: int | None = None
         transfer_encoding: bytes | None = None
@@ -453,6 +470,7 @@ class RequestParser:
             lname = name.lower()
             if lname == b"host":
                 hosts += 1
+                host = value
             elif lname == b"content-length":
                 content_length = int(value)  # llhttp checked it: digits, one value
             elif lname == b"transfer-encoding":
@@ -499,6 +517,12 @@ class RequestParser:
         # RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in HTTP/1.0.
         if hosts > 1 or (hosts == 0 and version == "1.1"):
             self._fail(400, "missing or duplicate Host header")
+        # RFC 9112 §3.2: a Host value that is not valid is a 400. PERF: a connection sends the
+        # same Host on every request: checked once (pure path: redirect 36.4k -> 33.9k).
+        if hosts and host != self._valid_host:
+            if not plain_host(host) and _HOST_VALUE.fullmatch(host) is None:
+                self._fail(400, "invalid Host header")
+            self._valid_host = host
         if message.target[:1] != b"/" or message.method == "CONNECT":
             self._check_target(message)
         message.content_length = content_length

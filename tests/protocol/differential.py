@@ -138,6 +138,19 @@ VALUES = [
     b"x" * 90,
 ]
 LEADS = [b""] * 10 + [b"\r\n", b"\n", b" "]
+#: Host values: plain ones, others valid (for the full parser to take), and invalid ones (400).
+HOSTS = [b"example.com", b"127.0.0.1:8000", b"", b"x:"] * 3 + [
+    b"[::1]:80",
+    b"a;b",
+    b"ex%41",
+    b"a b",
+    b"a@b",
+    b"a:b:c",
+    b"a:b",
+    b"[::1",
+    b"%4",
+    b"\xe9",
+]
 
 
 def near_plain_request(pick: Pick) -> bytes:
@@ -146,7 +159,7 @@ def near_plain_request(pick: Pick) -> bytes:
     line = pick(METHODS) + b" " + pick(TARGETS) + b" " + version + pick(EOLS)
     fields = []
     if version == b"HTTP/1.1" and pick([True, True, True, False]):
-        fields.append(b"Host: " + pick([b"example.com", b"127.0.0.1:8000", b""]) + b"\r\n")
+        fields.append(b"Host: " + pick(HOSTS) + b"\r\n")
     for _ in range(pick([0, 1, 1, 2, 2, 3, 5, 9])):
         separator = pick([b": ", b": ", b":", b":  ", b":\t", b" : "])
         fields.append(pick(NAMES) + separator + pick(VALUES) + pick(EOLS))

@@ -367,6 +367,27 @@ def test_every_repeated_expect_or_coding_is_checked(fields: bytes, status: int) 
     assert caught.value.status == status
 
 
+@pytest.mark.parametrize("feeds", ["one feed", "a feed each"])
+def test_each_request_s_host_is_checked_on_a_kept_alive_connection(feeds: str) -> None:
+    """The parser remembers the last valid Host value: a changed one is checked again."""
+    heads = [
+        b"GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: [::1]:8000\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a;b\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: a b\r\n\r\n",
+    ]
+    parser = RequestParser()
+    taken: list[RequestMessage] = []
+    with pytest.raises(ProtocolError) as caught:
+        if feeds == "one feed":
+            taken += parser.feed(b"".join(heads))
+        for head in heads:
+            taken += parser.feed(head)
+    assert caught.value.status == 400 and "Host" in caught.value.reason
+    if feeds == "a feed each":
+        assert [dict(m.headers)[b"Host"] for m in taken] == [b"[::1]:8000"] * 2 + [b"a;b"]
+
+
 def test_with_body_lists_the_messages_of_the_last_feed_that_carry_a_body() -> None:
     """The server opens a body sink for each of these: a stale entry would open another."""
     parser = RequestParser()
