@@ -54,6 +54,8 @@ class BlueprintSetupState:
         own = blueprint.name if name is None else _check_name(name, "name")
         self.blueprint = blueprint
         self.app = app
+        #: Whether this is the blueprint's first registration (on any app), as in Flask.
+        self.first_registration = not blueprint._registered
         self.name = f"{parent.name}.{own}" if parent is not None else own
         prefix = blueprint.url_prefix if url_prefix is None else _check_prefix(url_prefix)
         if parent is not None and parent.url_prefix:
@@ -128,6 +130,61 @@ class Blueprint(Scaffold):
         self.check_setup("record")
         self.deferred_functions.append(func)
 
+    def record_once(self, func: Callable[[BlueprintSetupState], Any]) -> None:
+        """Call `func(state)` at the blueprint's first registration only (Flask's)."""
+        self.record(lambda state: func(state) if state.first_registration else None)
+
+    # -- what a blueprint registers on the whole app (Flask's app_* decorators) ---------------
+
+    def before_app_request(self, func: F) -> F:
+        """`app.before_request(func)` for every request of the app, not only this blueprint's."""
+        self.record_once(lambda state: state.app.before_request(func))
+        return func
+
+    def after_app_request(self, func: F) -> F:
+        """`app.after_request(func)`: for every request of the app."""
+        self.record_once(lambda state: state.app.after_request(func))
+        return func
+
+    def teardown_app_request(self, func: F) -> F:
+        """`app.teardown_request(func)`: for every request of the app."""
+        self.record_once(lambda state: state.app.teardown_request(func))
+        return func
+
+    def app_errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
+        """`app.errorhandler(...)`: the app's handler, for errors raised anywhere."""
+        self.check_setup("app_errorhandler")
+
+        def decorator(func: F) -> F:
+            self.record_once(lambda state: state.app.errorhandler(code_or_exception)(func))
+            return func
+
+        return decorator
+
+    def app_context_processor(self, func: F) -> F:
+        """`app.context_processor(func)`: for every template the app renders."""
+        self.record_once(lambda state: state.app.context_processor(func))
+        return func
+
+    def app_template_filter(self, name: str | None = None) -> Callable[[F], F]:
+        """`app.template_filter(name)`: a filter every template of the app has."""
+        return self._app_template("filters", name)
+
+    def app_template_test(self, name: str | None = None) -> Callable[[F], F]:
+        """`app.template_test(name)`: a test every template of the app has."""
+        return self._app_template("tests", name)
+
+    def app_template_global(self, name: str | None = None) -> Callable[[F], F]:
+        """`app.template_global(name)`: a global every template of the app has."""
+        return self._app_template("globals", name)
+
+    def _app_template(self, kind: str, name: str | None) -> Callable[[F], F]:
+        def decorator(func: F) -> F:
+            self.record_once(lambda state: state.app.templates.register(kind, name, func))
+            return func
+
+        return decorator
+
     def add_route(
         self,
         path: str,
@@ -184,7 +241,7 @@ class Blueprint(Scaffold):
                 f"blueprint name {state.name!r} is already taken by another blueprint "
                 f"(from {existing.import_name}); give this one another name with name="
             )
-        first = not self._registered
+        first = state.first_registration
         app.blueprints[state.name] = self
         self._registered = True
         if self.static_folder is not None:

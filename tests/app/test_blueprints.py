@@ -466,3 +466,57 @@ def test_a_missing_static_folder_is_refused_at_registration():
     bp = Blueprint("bp", __name__, static_folder="no-such-folder")
     with pytest.raises(ConfigError, match="is not a directory"):
         Rush().register_blueprint(bp)
+
+
+# -- what a blueprint registers on the whole app (Flask's app_* decorators) ----------------------
+
+
+def test_app_wide_hooks_handlers_and_template_names_from_a_blueprint():
+    calls: list[str] = []
+    app = Rush()
+    app.get("/outside")(lambda request: app.render_template_string("{{ 'x'|loud }} {{ who }}"))
+    shop = Blueprint("shop", __name__, url_prefix="/shop")
+    shop.get("/item")(lambda request: "item")
+
+    @shop.before_app_request
+    def before(request):
+        calls.append(f"before {request.path}")
+
+    @shop.after_app_request
+    def after(request, response):
+        calls.append(f"after {request.path}")
+        return response
+
+    @shop.teardown_app_request
+    def teardown(request, error):
+        calls.append(f"teardown {request.path}")
+
+    @shop.app_errorhandler(404)
+    def missing(request, error):
+        return "no such page", 404
+
+    @shop.app_template_filter("loud")
+    def loud(text):
+        return text.upper()
+
+    shop.app_context_processor(lambda: {"who": "shop"})
+    app.register_blueprint(shop)
+    app.register_blueprint(shop, name="again", url_prefix="/again")  # registered once on the app
+    client = app.test_client()
+    assert client.get("/outside").text == "X shop"
+    assert calls == ["before /outside", "after /outside", "teardown /outside"]
+    assert client.get("/nowhere").text == "no such page"
+    assert client.get("/again/item").text == "item"
+    assert app.before_request_funcs.count(before) == 1
+    assert app.teardown_request_funcs.count(teardown) == 1
+
+
+def test_record_once_runs_at_the_first_registration_only():
+    seen: list[tuple[str, bool]] = []
+    part = Blueprint("part", __name__)
+    part.record_once(lambda state: seen.append((state.name, state.first_registration)))
+    part.record(lambda state: seen.append((state.name, state.first_registration)))
+    app = Rush()
+    app.register_blueprint(part)
+    app.register_blueprint(part, name="second")
+    assert seen == [("part", True), ("part", True), ("second", False)]
