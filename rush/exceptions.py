@@ -63,6 +63,21 @@ class HTTPError(Exception):
         if response is not None:
             self.response = response
 
+    @property
+    def code(self) -> int:
+        """The status, by Werkzeug's name (`error.code` in a Flask error handler)."""
+        return self.status  # type: ignore[no-any-return]
+
+    @property
+    def name(self) -> str:
+        """The status's reason phrase ("Not Found"), as Werkzeug's."""
+        return reason_phrase(self.status)
+
+    @property
+    def description(self) -> str:
+        """The message, else the reason phrase: what Werkzeug's `description` holds."""
+        return self.message if self.message is not None else reason_phrase(self.status)
+
     def __str__(self) -> str:
         # PERF: built on demand; a 404 is raised on every miss and rarely printed.
         text = f"{self.status} {reason_phrase(self.status)}"
@@ -79,13 +94,18 @@ class BadRequestKeyError(HTTPError, KeyError):
     __str__ = HTTPError.__str__
 
 
-def abort(status: int | Any, message: str | None = None) -> NoReturn:
+def abort(
+    status: int | Any, message: str | None = None, *, description: str | None = None
+) -> NoReturn:
     """Stop the handler and answer `status` (rendered by the app's error handling), or
     answer a Response as it is: `abort(Response("teapot", status=418))`, as in Flask.
+    `description=` is Flask's name for the message.
 
     A status that is not an int in 400..599 is a bug in the caller: the request is answered
     500 and the mistake logged, never sent.
     """
+    if message is None:
+        message = description
     if hasattr(status, "answer") and hasattr(status, "status"):
         response = cast("Response", status)
         raise HTTPError(response.status, message, response=response)

@@ -52,14 +52,21 @@ def content_type_line(name: str, mimetype: str | None = None) -> bytes:
     if mimetype is None:
         ext = os.path.splitext(name)[1].lower()
         line = _type_lines.get(ext)
-        if line is not None:
-            return line
-        guessed = _TYPES.get(ext) or mimetypes.guess_type("x" + ext, strict=False)[0]
-        line = _type_lines[ext] = content_type_line(name, guessed or "application/octet-stream")
+        if line is None:
+            line = _type_lines[ext] = _header_line("Content-Type", content_type_of(name))
         return line
+    return _header_line("Content-Type", content_type_of(name, mimetype))
+
+
+def content_type_of(name: str | None, mimetype: str | None = None) -> str:
+    """The type of a file called `name` (from its extension) unless `mimetype` says it."""
+    if mimetype is None:
+        ext = os.path.splitext(name or "")[1].lower()
+        guessed = _TYPES.get(ext) or mimetypes.guess_type("x" + ext, strict=False)[0]
+        mimetype = guessed or "application/octet-stream"
     if (mimetype.startswith("text/") or mimetype in _TEXTUAL) and "charset" not in mimetype:
         mimetype += "; charset=utf-8"
-    return _header_line("Content-Type", mimetype)
+    return mimetype
 
 
 _cache_control_lines: dict[str, bytes] = {}
@@ -77,6 +84,11 @@ def cache_control_line(value: str) -> bytes:
 
 def disposition_line(filename: str, attachment: bool = True) -> bytes:
     """Content-Disposition with an ASCII fallback and RFC 8187 `filename*` when needed."""
+    return _header_line("Content-Disposition", disposition_value(filename, attachment))
+
+
+def disposition_value(filename: str, attachment: bool = True) -> str:
+    """The value of `disposition_line`."""
     kind = "attachment" if attachment else "inline"
     # Names on disk may hold any byte but "/" and NUL: never let one end the header line.
     cleaned = "".join(ch if ch >= " " and ch != "\x7f" else "_" for ch in filename)
@@ -85,7 +97,32 @@ def disposition_line(filename: str, attachment: bool = True) -> bytes:
     value = f'{kind}; filename="{fallback}"'
     if fallback != cleaned:
         value += f"; filename*=UTF-8''{quote(cleaned, safe='')}"
-    return _header_line("Content-Disposition", value)
+    return value
+
+
+def file_object_response(
+    file: Any,
+    mimetype: str | None,
+    as_attachment: bool,
+    download_name: str | None,
+    cache_control: str | None,
+) -> Response:
+    """`send_file` of an open file object (io.BytesIO, a file opened "rb"), as Flask allows:
+    read whole, closed, and answered with its length; its type is `mimetype` or guessed from
+    `download_name`. A path is the better argument for a big file (cached, or sendfile)."""
+    if mimetype is None and download_name is None:
+        raise ValueError(
+            "send_file of a file object needs mimetype= or download_name= to know its type"
+        )
+    try:
+        data = file.read()
+    finally:
+        file.close()
+    headers = {"Cache-Control": cache_control} if cache_control else {}
+    if as_attachment or download_name:
+        attachment = as_attachment or not download_name
+        headers["Content-Disposition"] = disposition_value(download_name or "download", attachment)
+    return Response(data, headers=headers, content_type=content_type_of(download_name, mimetype))
 
 
 def _header_line(name: str, value: str) -> bytes:

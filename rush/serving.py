@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import IO, TYPE_CHECKING, Any, TypeVar
 
 from rush.fileresponse import FileResponse
 from rush.request import Request
@@ -66,8 +66,9 @@ class Serving:
             mount.preload()
         return mount
 
-    def send_file(self, path: str | os.PathLike[str], **options: Any) -> FileResponse:
-        """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable.
+    def send_file(self, path: str | os.PathLike[str] | IO[bytes], **options: Any) -> Response:
+        """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable;
+        or with an open file object (read whole; `mimetype` or `download_name` says its type).
 
         Options: `mimetype`, `as_attachment`, `download_name`, `cache_control`.
         """

@@ -31,7 +31,7 @@ import stat
 import time
 from collections import OrderedDict
 from collections.abc import Iterable
-from typing import Any
+from typing import IO, Any
 
 try:
     # RSS: hashlib imports OpenSSL's libcrypto (3.5 MB in every worker) for constructors we do
@@ -48,6 +48,7 @@ from rush.fileresponse import (
     cache_control_line,
     content_type_line,
     disposition_line,
+    file_object_response,
 )
 from rush.paths import (
     ENCODINGS,
@@ -59,6 +60,7 @@ from rush.paths import (
     split_name,
     stat_signature,
 )
+from rush.response import Response
 from rush.watch import DirectoryWatcher
 
 error_log = logging.getLogger("rush.error")
@@ -127,16 +129,21 @@ class StaticFiles:
 
     def send_file(
         self,
-        path: str | os.PathLike[str],
+        path: str | os.PathLike[str] | IO[bytes],
         *,
         mimetype: str | None = None,
         as_attachment: bool = False,
         download_name: str | None = None,
         cache_control: str | None = DEFAULT_CACHE_CONTROL,
-    ) -> FileResponse:
-        """A trusted path (relative to the app's root): no containment, dot names allowed."""
+    ) -> Response:
+        """A trusted path (relative to the app's root): no containment, dot names allowed.
+        An open file object is read whole instead (see fileresponse.file_object_response)."""
         key = self._abs_memo.get(path) if type(path) is str else None  # type: ignore[arg-type]
         if key is None:
+            if hasattr(path, "read"):
+                return file_object_response(
+                    path, mimetype, as_attachment, download_name, cache_control
+                )
             key = self.absolute(path)
             if type(path) is str:
                 if len(self._abs_memo) > 4096:

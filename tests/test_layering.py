@@ -171,7 +171,13 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.bodies": ("rush.datastructures", "rush.exceptions", "rush.multipart", "rush.uploads"),
     "rush.multipart": (),
     "rush.uploads": ("rush.datastructures",),
-    "rush.static": ("rush.exceptions", "rush.fileresponse", "rush.paths", "rush.watch"),
+    "rush.static": (
+        "rush.exceptions",
+        "rush.fileresponse",
+        "rush.paths",
+        "rush.response",  # send_file of a file object answers with a Response
+        "rush.watch",
+    ),
     "rush.fileresponse": ("rush.datastructures", "rush.protocol", "rush.response"),
     "rush.paths": (),
     "rush.watch": (),

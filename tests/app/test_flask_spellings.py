@@ -5,6 +5,7 @@ moves as it is."""
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -119,3 +120,59 @@ def test_response_set_data_location_and_cookie_dates():
     ]
     with pytest.raises(ValueError):
         response.set_cookie("e", "5", expires="Thu; Secure")
+
+
+def test_abort_with_a_description_and_werkzeugs_names_on_the_error():
+    app = Rush()
+    app.get("/gone")(lambda request: abort(410, description="moved away"))
+    app.get("/plain")(lambda request: abort(418))
+    seen = []
+
+    @app.errorhandler(418)
+    def teapot(request, error):
+        seen.append((error.code, error.name, error.description))
+        return "short and stout", 418
+
+    client = app.test_client()
+    gone = client.get("/gone")
+    assert gone.status == 410 and "moved away" in gone.text
+    assert client.get("/plain").text == "short and stout"
+    assert seen == [(418, "I'm a Teapot", "I'm a Teapot")]
+
+
+def test_send_file_of_a_file_object_as_flask_allows(tmp_path):
+    app = Rush()
+    opened = []
+
+    @app.get("/mem")
+    def mem(request):
+        buffer = io.BytesIO(b"a,b\n1,2\n")
+        opened.append(buffer)
+        return app.send_file(buffer, download_name="table.csv", as_attachment=True)
+
+    @app.get("/typed")
+    def typed(request):
+        return app.send_file(io.BytesIO(b"\x89PNG"), mimetype="image/png")
+
+    @app.get("/disk")
+    def disk(request):
+        return app.send_file(open(tmp_path / "notes.txt", "rb"), download_name="notes.txt")
+
+    @app.get("/untyped")
+    def untyped(request):
+        return app.send_file(io.BytesIO(b"?"))
+
+    (tmp_path / "notes.txt").write_bytes(b"remember")
+    client = app.test_client()
+    csv = client.get("/mem")
+    assert (csv.status, csv.data) == (200, b"a,b\n1,2\n") and opened[0].closed
+    assert csv.headers["Content-Type"] == "text/csv; charset=utf-8"
+    assert csv.headers["Content-Disposition"] == 'attachment; filename="table.csv"'
+    png = client.get("/typed")
+    assert (png.headers["Content-Type"], png.data) == ("image/png", b"\x89PNG")
+    assert "Content-Disposition" not in png.headers
+    notes = client.get("/disk")
+    assert notes.data == b"remember"
+    assert notes.headers["Content-Disposition"] == 'inline; filename="notes.txt"'
+    assert client.head("/disk").headers["Content-Length"] == "8"
+    assert client.get("/untyped").status == 500  # no type to give it: a ValueError, logged
