@@ -76,6 +76,19 @@ class AppConfig(dict):  # type: ignore[type-arg]
         self.from_object(module)
         return True
 
+    def from_envvar(self, variable_name: str, silent: bool = False) -> bool:
+        """`from_pyfile` of the file the environment variable names, as Flask's. An unset
+        variable is a RuntimeError naming it, or False with `silent=True`."""
+        filename = os.environ.get(variable_name)
+        if not filename:
+            if silent:
+                return False
+            raise RuntimeError(
+                f"the environment variable {variable_name!r} is not set: it should name a "
+                "configuration file (app.config.from_envvar)"
+            )
+        return self.from_pyfile(filename, silent=silent)
+
     def from_file(
         self,
         filename: str | os.PathLike[str],

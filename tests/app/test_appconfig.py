@@ -76,6 +76,20 @@ def test_from_pyfile_is_relative_to_the_app(tmp_path: Path):
         config.from_pyfile("missing.py")
 
 
+def test_from_envvar_loads_the_file_the_variable_names(tmp_path: Path, monkeypatch):
+    (tmp_path / "prod.py").write_text("SECRET_KEY = 'from env'\n")
+    config = AppConfig(str(tmp_path))
+    monkeypatch.setenv("RUSH_TEST_SETTINGS", str(tmp_path / "prod.py"))
+    assert config.from_envvar("RUSH_TEST_SETTINGS") is True and config["SECRET_KEY"] == "from env"
+    monkeypatch.delenv("RUSH_TEST_SETTINGS")
+    assert config.from_envvar("RUSH_TEST_SETTINGS", silent=True) is False
+    with pytest.raises(RuntimeError, match="RUSH_TEST_SETTINGS"):
+        config.from_envvar("RUSH_TEST_SETTINGS")
+    monkeypatch.setenv("RUSH_TEST_SETTINGS", "missing.py")
+    with pytest.raises(OSError, match="missing.py"):
+        config.from_envvar("RUSH_TEST_SETTINGS")
+
+
 def test_from_file_with_a_loader(tmp_path: Path):
     import json
 
