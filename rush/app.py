@@ -312,6 +312,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             request = store.request  # built when its head arrived: one Request per request
             request.remote_addr = remote_addr
             request.body_store = store
+            store.handled = True
         else:
             parts = message.body_parts  # PERF: message.take_body() inlined
             # PERF: built in C (rush/_request.c): Request() and its app 5.6k -> 2.1k

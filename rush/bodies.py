@@ -358,15 +358,19 @@ class StreamSink:
 
     The generator runs on the loop as chunks arrive; when it returns early, or raises, the
     rest of the body is dropped and the outcome waits for `respond`, which sends the final
-    b"" when the request is handled. `close()` closes a generator that did not finish.
+    b"" when the request is handled. `close()` closes a generator that did not finish, and
+    for a request the app never handled (the client left mid-body) runs the teardown_request
+    hooks its before_request hooks call for.
     """
 
-    __slots__ = ("request", "_generator", "_result", "_error", "_early")
+    __slots__ = ("request", "handled", "_app", "_generator", "_result", "_error", "_early")
 
     def __init__(
         self, app: Any, request: Any, func: Callable[..., Any], args: dict[str, Any]
     ) -> None:
         self.request = request
+        self.handled = False  # set by App.handle when the whole request reaches it
+        self._app = app
         self._generator: Any = None
         self._result: Any = None
         self._error: BaseException | None = None
@@ -429,6 +433,17 @@ class StreamSink:
                 generator.close()
             except Exception:
                 error_log.exception("closing the stream handler failed")
+        if not self.handled and self._app.teardown_request_funcs:
+            self.handled = True
+            self._app._run_teardown(self.request, ClientDisconnected())
+
+
+class ClientDisconnected(ConnectionError):
+    """What a teardown_request hook gets for a stream request whose client left mid-body (as
+    Werkzeug's ClientDisconnected): the handler never returned."""
+
+    def __init__(self) -> None:
+        super().__init__("the client left before the request body ended")
 
     def read(self) -> bytes:
         raise RuntimeError("a stream=True handler receives the body through `yield`")

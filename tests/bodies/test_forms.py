@@ -12,7 +12,7 @@ import random
 import pytest
 
 from rush import Rush, abort
-from rush.bodies import BodyOptions, MultipartSink, SpoolSink, StreamSink
+from rush.bodies import BodyOptions, ClientDisconnected, MultipartSink, SpoolSink, StreamSink
 from rush.exceptions import ConfigError, RouteError
 from rush.multipart import encode_multipart, quote_filename_star
 from rush.uploads import UploadedFile, safe_filename
@@ -459,6 +459,37 @@ def test_stream_handler_runs_before_the_body_ends():
     assert seen == [b"ab", b"cd"]
     session.feed(b"ef")
     assert session.responses[0].text == "3"
+
+
+def test_a_stream_request_whose_client_leaves_mid_body_is_torn_down_once():
+    calls: list[tuple[str, object]] = []
+    app = Rush()
+    app.before_request(lambda request: calls.append(("open", request.path)))
+    app.teardown_request(lambda request, error: calls.append(("close", error)))
+
+    @app.post("/up", stream=True)
+    def upload(request):
+        size = 0
+        while chunk := (yield):
+            size += len(chunk)
+        return str(size)
+
+    head = b"POST /up HTTP/1.1\r\nHost: t\r\nContent-Length: 6\r\n\r\n"
+    left = Session(app)
+    left.feed(head + b"abc")
+    assert calls == [("open", "/up")]
+    left.disconnect()
+    assert [name for name, _ in calls] == ["open", "close"]
+    error = calls[1][1]
+    assert isinstance(error, ClientDisconnected) and isinstance(error, ConnectionError)
+    left.disconnect()  # closing again tears nothing down twice
+    assert len(calls) == 2
+    calls.clear()
+    whole = Session(app)
+    whole.feed(head + b"abcdef")
+    assert whole.responses[0].text == "6" and calls == [("open", "/up"), ("close", None)]
+    whole.disconnect()
+    assert len(calls) == 2  # answered: the teardown ran once, in App.handle
 
 
 def test_stream_handler_outcomes():
