@@ -19,6 +19,7 @@ import io
 import os
 import tempfile
 import unicodedata
+from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 
 from rush.datastructures import Headers
@@ -248,6 +249,31 @@ class UploadedFile:
     def read(self, size: int = -1) -> bytes:
         """Read up to `size` bytes of the content (all of it by default) from `stream`."""
         return self.stream.read(size)
+
+    # -- Werkzeug's FileStorage names, so that Flask upload code runs as it is ------------------
+
+    @property
+    def mimetype(self) -> str:
+        """`content_type` without its parameters, lower case."""
+        return self.content_type.partition(";")[0].strip().lower()
+
+    @property
+    def content_length(self) -> int:
+        """The size of the content (`size`)."""
+        return self.size
+
+    def __bool__(self) -> bool:
+        """False for an empty file input (no file name), as Werkzeug's: `if file: ...`."""
+        return bool(self.filename)
+
+    def __iter__(self) -> Iterator[bytes]:
+        return iter(self.stream)
+
+    def __getattr__(self, name: str) -> Any:
+        """`seek`, `tell`, `readline`, `close`, ... of `stream`, as Werkzeug's proxies them."""
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self.stream, name)
 
     def save(self, destination: str | os.PathLike[str] | BinaryIO) -> None:
         """Write the whole content to a path (created or truncated) or a binary file object.

@@ -193,6 +193,26 @@ def test_uploaded_file_api_on_a_spooled_file(app, tmp_path):
     assert (saved / "photo.jpg").read_bytes() == content
 
 
+def test_uploaded_file_has_werkzeugs_file_storage_names(app):
+    @app.post("/werkzeug")
+    def werkzeug(request):
+        upload, empty = request.files["f"], request.files["empty"]
+        assert upload and not empty  # an empty file input has no name: falsy, as Werkzeug's
+        assert (upload.mimetype, upload.content_length) == ("text/plain", 16)
+        first = upload.readline()
+        assert upload.tell() == len(first) and list(upload) == [b"line two\n"]
+        upload.seek(0)
+        assert upload.read() == b"line 1\nline two\n"
+        with pytest.raises(AttributeError):
+            getattr(upload, "_no_such_thing")  # noqa: B009  # no proxy for private names
+        return first
+
+    files = [("f", "a.txt", b"line 1\nline two\n", "Text/Plain; charset=utf-8")]
+    body, ct = encode_multipart([], [*files, ("empty", "", b"", "application/octet-stream")])
+    (answer,) = serve(app, post("/werkzeug", body, ct))
+    assert answer.status == 200 and answer.text == "line 1\n"
+
+
 def test_uploads_are_gone_after_the_request(app):
     kept = []
 
