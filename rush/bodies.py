@@ -437,14 +437,6 @@ class StreamSink:
             self.handled = True
             self._app._run_teardown(self.request, ClientDisconnected())
 
-
-class ClientDisconnected(ConnectionError):
-    """What a teardown_request hook gets for a stream request whose client left mid-body (as
-    Werkzeug's ClientDisconnected): the handler never returned."""
-
-    def __init__(self) -> None:
-        super().__init__("the client left before the request body ended")
-
     def read(self) -> bytes:
         raise RuntimeError("a stream=True handler receives the body through `yield`")
 
@@ -452,6 +444,14 @@ class ClientDisconnected(ConnectionError):
 
     def form_data(self, mimetype: str) -> Any:
         return self.read()
+
+
+class ClientDisconnected(ConnectionError):
+    """What a teardown_request hook gets for a stream request whose client left mid-body (as
+    Werkzeug's ClientDisconnected): the handler never returned."""
+
+    def __init__(self) -> None:
+        super().__init__("the client left before the request body ended")
 
 
 def _finish_generator(generator: Any) -> Any:

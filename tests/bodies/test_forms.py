@@ -512,6 +512,27 @@ def test_a_stream_request_whose_client_leaves_mid_body_is_torn_down_once():
     assert len(calls) == 2  # answered: the teardown ran once, in App.handle
 
 
+def test_a_stream_handler_reading_the_body_another_way_is_told_to_yield():
+    app = Rush()
+    seen: list[str] = []
+
+    @app.post("/s", stream=True)
+    def stream(request):
+        for read in (lambda: request.body, lambda: request.form, lambda: request.stream):
+            try:
+                read()
+            except RuntimeError as error:
+                seen.append(str(error))
+        while (yield):
+            pass
+        return "done"
+
+    session = Session(app)
+    session.feed(b"POST /s HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nab")
+    assert session.responses[0].text == "done"
+    assert seen == ["a stream=True handler receives the body through `yield`"] * 3
+
+
 def test_stream_handler_outcomes():
     app = Rush()
     log = []
