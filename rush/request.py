@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, BinaryIO
 from urllib.parse import quote, unquote, unquote_plus
 
+from rush.accept import Accept, LanguageAccept, MIMEAccept
 from rush.bodies import read_form
 from rush.datastructures import Headers, MultiDict
 from rush.exceptions import HTTPError
@@ -391,6 +392,27 @@ class Request:
     def is_secure(self) -> bool:
         """Whether the client used HTTPS (`scheme == "https"`, from a trusted proxy)."""
         return self.scheme == "https"
+
+    @property
+    def accept_mimetypes(self) -> MIMEAccept:
+        """The Accept field parsed (`best_match(["application/json", "text/html"])`,
+        `accept_json`), as Werkzeug's; every type is missing when the field is."""
+        return MIMEAccept.parse(self.headers.get("accept"))
+
+    @property
+    def accept_languages(self) -> LanguageAccept:
+        """The Accept-Language field parsed: `best_match(["en", "de"])`."""
+        return LanguageAccept.parse(self.headers.get("accept-language"))
+
+    @property
+    def accept_charsets(self) -> Accept:
+        """The Accept-Charset field parsed."""
+        return Accept.parse(self.headers.get("accept-charset"))
+
+    @property
+    def accept_encodings(self) -> Accept:
+        """The Accept-Encoding field parsed."""
+        return Accept.parse(self.headers.get("accept-encoding"))
 
     @property
     def endpoint(self) -> str | None:

@@ -152,6 +152,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     ),
     "rush.request": (
         "rush._request",  # its C accelerator
+        "rush.accept",
         "rush.bodies",
         "rush.datastructures",
         "rush.exceptions",
@@ -159,6 +160,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.sessions",
     ),
     "rush.appconfig": (),
+    "rush.accept": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),
     "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),
     "rush.response": ("rush.datastructures", "rush.protocol"),
