@@ -106,7 +106,7 @@ classify(const unsigned char *name, Py_ssize_t len)
     }
 }
 
-/* A Host value the plain path takes (heads.py _PLAIN_HOST): ASCII letters, digits and -._~,
+/* A Host value the plain path takes (heads.py plain_host): ASCII letters, digits and -._~,
  * then optionally ':' and digits. Any other is for the full parser to judge. */
 static int
 plain_host(const unsigned char *p, Py_ssize_t len)

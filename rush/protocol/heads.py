@@ -22,9 +22,10 @@ Facts and strategy:
   HTAB at both ends (RFC 9110 §5.5); then CRLF. At most `max_header_count` and `MAX_FIELDS`
   fields, their size (name + value + 4 each) at most `max_header_bytes`; exactly one Host in
   HTTP/1.1, at most one in 1.0 (RFC 9112 §3.2), its value a plain name or address (ASCII
-  letters, digits, `-._~`) with an optional `:port` of digits; no Transfer-Encoding, Upgrade, Expect or
-  Proxy-Connection; at most one Connection, exactly `close` or `keep-alive` in any case; at
-  most one Content-Length, ASCII digits only, at most `max_body`, with the whole body present.
+  letters, digits, `-._~`) with an optional `:port` of digits (`plain_host`); no
+  Transfer-Encoding, Upgrade, Expect or Proxy-Connection; at most one Connection, exactly
+  `close` or `keep-alive` in any case; at most one Content-Length, ASCII digits only, at most
+  `max_body`, with the whole body present.
 - keep_alive as llhttp computes it (RFC 9112 §9.3): HTTP/1.1 unless `close`, HTTP/1.0 only
   with `keep-alive`. It stops after a request that is not kept alive.
 - Two implementations, one behaviour: the C accelerator `rush.protocol._heads` and
