@@ -341,7 +341,8 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
                 if found is None:
                     heads = self.router.heads
                     # PERF: a path outside every route's first segment (the commonest 404:
-                    # /missing, scanners' /wp-admin) is a 404 without the miss path's walks.
+                    # /missing, scanners' /wp-admin) is a 404 without the miss path's walks;
+                    # routing.first_segment inlined (a call is ~0.5k instructions).
                     if heads is None or request.path[1:].partition("/")[0] in heads:
                         found = self._match_fallback(request)
                 if found is not None:

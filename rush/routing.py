@@ -217,7 +217,7 @@ class Router:
             self._signatures[(method, signature)] = route
         if name is not None:
             self.endpoints.setdefault(name, []).append(route)
-        head = pattern[1:].partition("/")[0]
+        head = first_segment(pattern)
         if self.heads is not None:
             if "<" in head:
                 self.heads = None
@@ -472,6 +472,12 @@ def _describe(endpoint: Callable[..., Any], signature: inspect.Signature) -> str
         for p in signature.parameters.values()
     ]
     return f"{_name(endpoint)}{signature.replace(parameters=plain, return_annotation=empty)}"
+
+
+def first_segment(path: str) -> str:
+    """What `Router.heads` holds of a pattern and App.handle looks up of a path: the text up
+    to the second "/" ("" for "/" and "//x")."""
+    return path[1:].partition("/")[0]
 
 
 def _positional_name(
