@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -372,9 +373,12 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             self._run_teardown(request, failure)
         return answer
 
-    def _run_teardown(self, request: Request, error: Exception | None) -> None:
-        """The teardown_request hooks, each whatever the others do; failures are logged."""
-        for hook in self.teardown_request_funcs:
+    def _run_teardown(
+        self, request: Request, error: Exception | None, hooks: Iterable[Handler] | None = None
+    ) -> None:
+        """The teardown_request hooks (the app's, or `hooks`: a blueprint's), each whatever the
+        others do; failures are logged."""
+        for hook in self.teardown_request_funcs if hooks is None else hooks:
             try:
                 hook(request, error)
             except Exception as failure:

@@ -306,7 +306,9 @@ class BlueprintHost:
         teardown_request_funcs: list[Any]
         blueprint_teardown_request_funcs: dict[str, list[Handler]]
 
-        def _log_failure(self, request: Request, error: BaseException, what: str) -> None: ...
+        def _run_teardown(
+            self, request: Request, error: Exception | None, hooks: Iterable[Handler] | None = None
+        ) -> None: ...
 
     def register_blueprint(
         self, blueprint: Blueprint, *, url_prefix: str | None = None, name: str | None = None
@@ -388,11 +390,7 @@ class BlueprintHost:
         if route is None or route.blueprint is None:
             return
         for name in reversed(lineage(route.blueprint)):
-            for hook in self.blueprint_teardown_request_funcs.get(name, ()):
-                try:
-                    hook(request, error)
-                except Exception as failure:
-                    self._log_failure(request, failure, "a teardown_request hook failed")
+            self._run_teardown(request, error, self.blueprint_teardown_request_funcs.get(name, ()))
 
     def url_for(
         self,
