@@ -185,20 +185,26 @@ class SessionStore:
         return session
 
     def header_lines(self, session: Session) -> bytes:
-        """What the answer carries for a session its request used: `Vary: Cookie`, and a
-        `Set-Cookie` line when it was changed (one that deletes the cookie when emptied)."""
+        """What the answer carries for a session its request used: `Vary: Cookie`, and the
+        `Set-Cookie` field of `cookie_fields` when there is one."""
+        fields = self.cookie_fields(session)
+        return VARY_COOKIE + encode_fields(fields) if fields else VARY_COOKIE
+
+    def cookie_fields(self, session: Session) -> list[tuple[str, str]]:
+        """The `Set-Cookie` field of a used session: none when unchanged, one that deletes the
+        cookie when emptied (if there was one), else the signed session."""
         if not session.modified:
-            return VARY_COOKIE
+            return []
         config = self.config
         name = config.get("SESSION_COOKIE_NAME") or "session"
         path = config.get("SESSION_COOKIE_PATH") or "/"
         domain = config.get("SESSION_COOKIE_DOMAIN")
         if not session:
             if not session.had_cookie:
-                return VARY_COOKIE
+                return []
             cookie = Response(b"", content_type="")
             cookie.delete_cookie(name, path=path, domain=domain)
-            return VARY_COOKIE + encode_fields(cookie.headers.items())
+            return cookie.headers.items()
         samesite = config.get("SESSION_COOKIE_SAMESITE")
         if samesite not in _SAMESITE:
             raise ConfigError(f"SESSION_COOKIE_SAMESITE: {samesite!r} is not Strict, Lax or None")
@@ -214,7 +220,7 @@ class SessionStore:
             httponly=bool(config.get("SESSION_COOKIE_HTTPONLY", True)),
             samesite=samesite,
         )
-        return VARY_COOKIE + encode_fields(cookie.headers.items())
+        return cookie.headers.items()
 
     def lifetime(self) -> timedelta | float:
         return self.config.get("PERMANENT_SESSION_LIFETIME") or timedelta(days=31)

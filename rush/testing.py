@@ -332,9 +332,7 @@ class TestClient:
         store = self.app.session_store
         session = store.open(cookies)
         yield session
-        lines = store.header_lines(session).decode("latin-1").split("\r\n")
-        fields = (_field(line) for line in lines if line)
-        self._keep_cookies([v for n, v in fields if n.lower() == "set-cookie"], DEFAULT_HOST, path)
+        self._keep_cookies([value for _, value in store.cookie_fields(session)], DEFAULT_HOST, path)
 
     def _sent_cookies(self, host: str, path: str) -> list[Cookie]:
         """The jar's cookies for a request to `host` and `path`, in the order sent."""
