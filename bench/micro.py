@@ -39,6 +39,7 @@ from rush.server.loop import EventLoop  # noqa: E402
 WORKLOADS = {
     "redirect": b"GET /easter HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "static": b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n",
+    "send_file": b"GET /send-file HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "params": b"GET /hello?name=bill HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "json": b"GET /users/42 HTTP/1.1\r\nHost: localhost\r\n\r\n",
     "post": b"POST /echo HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1024\r\n\r\n" + b"x" * 1024,
@@ -50,6 +51,11 @@ WORKLOADS["browser"] = (
     + b"\r\n"
 )
 WORKLOADS["pipelined"] = WORKLOADS["params"] * 16
+
+
+# The static page through a handler, as it was served before `static_file` (the demo app's
+# GET / is answered by the server itself): what any handler calling send_file costs.
+app.get("/send-file")(lambda request: app.send_file("public/index.html"))
 
 
 class FakeSocket:

@@ -21,12 +21,9 @@ app = Rush(
     secret_key=os.environ.get("RUSH_SECRET_KEY", "demo-only-secret-change-me"),
 )
 app.redirect("/easter", "/egg")
+# GET / is the file: cached, kept fresh by inotify, and sent by the server without a handler.
+app.static_file("/", "public/index.html")
 app.preload("public/index.html")  # read once in the master, shared by the forked workers
-
-
-@app.get("/")
-def index(request):
-    return app.send_file("public/index.html")  # cached, pre-rendered, kept fresh by inotify
 
 
 @app.get("/hello")

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
@@ -29,6 +29,7 @@ from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, pre
 from rush.errorhandling import ErrorHandling
 from rush.exceptions import ConfigError, HTTPError
 from rush.fileresponse import FileResponse
+from rush.fixedanswers import FixedAnswers
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
 from rush.protocol.writer import (
@@ -155,11 +156,11 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         self.blueprint_error_handlers: dict[str, dict[int | type[BaseException], Handler]] = {}
         #: Template folders of the blueprints, in registration order, searched after the app's.
         self.blueprint_template_folders: list[str] = []
-        # GET target -> answer: fixed answers the server may pre-render at startup and send
-        # without building a Request.
-        self._prerendered: dict[bytes, Answer] = {}
         #: Files: static folders, send_file, and this process's cache of small files.
         self.static_files = StaticFiles.for_app(import_name, file_cache_threshold, file_cache_bytes)
+        #: GET target -> answer the server may send without building a Request: redirects, and
+        #: the cached files of static folders and static_file routes (rush.fixedanswers).
+        self.fixed_answers = FixedAnswers(self.router, self.static_files)
         # PERF: `send_file` answers straight from the cache, without the call of the documented
         # method in rush.serving, which only forwards (~600 instructions per file answer).
         self.send_file = self.static_files.send_file  # type: ignore[method-assign, assignment]
@@ -243,16 +244,26 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         redirect_endpoint.__name__ = "<redirect>"  # no endpoint name: url_for cannot ask for it
         route = self.add_route(path, redirect_endpoint, ["GET"])
         if route.is_static:
-            self._prerendered[path.encode("utf-8")] = answer
+            self.fixed_answers.add(path.encode("utf-8"), answer)
 
     # -- what the server asks (the Handler protocol of rush.server.connection) -----------
 
     def prerendered(self) -> dict[bytes, Answer]:
-        """GET targets whose answer never changes, which the server may pre-render once and
-        send without calling the app (none when hooks exist: they must see every request)."""
-        if self.before_request_funcs or self.after_request_funcs or self.teardown_request_funcs:
+        """GET targets the server may answer without calling the app: redirects and cached
+        files (none when hooks exist: they must see every request)."""
+        if self._hooked():
             return {}
-        return self._prerendered
+        return dict(self.fixed_answers.answers)
+
+    def follow_prerendered(self, update: Callable[[bytes, Answer | None], None]) -> None:
+        """`update(target, answer)` whenever a cached file's answer comes or goes."""
+        if not self._hooked():
+            self.fixed_answers.follow(update)
+
+    def _hooked(self) -> bool:
+        return bool(
+            self.before_request_funcs or self.after_request_funcs or self.teardown_request_funcs
+        )
 
     def startup(self) -> None:
         """In each worker after the fork: the `on_startup` hooks."""

@@ -318,6 +318,17 @@ def parse_range(value: bytes, size: int) -> tuple[int, int] | bool | None:
 _WANTED_LENGTHS = frozenset((13, 17, 5, 8, 15))
 
 
+def plain_get_answer(resource: Resource, lines: bytes) -> Answer | None:
+    """What `FileResponse(resource, lines).answer_for(request)` answers to any GET without
+    preconditions or a Range, when that does not depend on the request (the file is in
+    memory, in one representation); else None."""
+    rep = resource.reps[0]
+    body = rep.body
+    if len(resource.reps) != 1 or body is None:
+        return None
+    return 200, resource.ctype_line + lines + rep.common, body
+
+
 class FileResponse(Response):
     """A file answer; `answer_for(request)` chooses the representation, status and body."""
 

@@ -12,13 +12,15 @@ import os
 from collections.abc import Callable, Iterable
 from typing import IO, TYPE_CHECKING, Any, TypeVar
 
-from rush.fileresponse import FileResponse
+from rush.exceptions import ConfigError
+from rush.fileresponse import FileResponse, cache_control_line
 from rush.request import Request
 from rush.response import Response
-from rush.static import StaticFiles, StaticMount
+from rush.static import DEFAULT_CACHE_CONTROL, StaticFiles, StaticMount
 from rush.templating import Templates
 
 if TYPE_CHECKING:
+    from rush.fixedanswers import FixedAnswers
     from rush.routing import Route, Router
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -30,6 +32,7 @@ class Serving:
     if TYPE_CHECKING:
         router: Router
         static_files: StaticFiles
+        fixed_answers: FixedAnswers
         templates: Templates
 
         def add_route(
@@ -65,6 +68,43 @@ class Serving:
         if preload:
             mount.preload()
         return mount
+
+    def static_file(
+        self,
+        url: str,
+        path: str | os.PathLike[str],
+        *,
+        cache_control: str | None = DEFAULT_CACHE_CONTROL,
+    ) -> Route:
+        """Answer GET (and HEAD) `url` with the file at `path` (relative to the app's root),
+        as a handler returning `send_file(path)` would: its type from its name, ETag and
+        Last-Modified, conditional requests and ranges. While the file is small enough for
+        the cache, each worker's server sends it without calling Python (rush.fixedanswers)
+        and inotify keeps it fresh. A missing file is a ConfigError now.
+        """
+        if not isinstance(url, str) or not url.startswith("/") or "<" in url:
+            raise ConfigError(
+                f"static_file {url!r}: the URL must start with '/' and take no parameters"
+            )
+        files = self.static_files
+        key = files.absolute(path)
+        if not os.path.isfile(key):
+            raise ConfigError(f"static_file {url!r}: {os.fspath(path)!r} ({key}) is not a file")
+        send_file = files.send_file
+        if cache_control == DEFAULT_CACHE_CONTROL:
+            cache_control = DEFAULT_CACHE_CONTROL  # PERF: send_file's no-option path tests `is`
+
+        def static_file_endpoint(request: Request) -> Response:
+            return send_file(key, cache_control=cache_control)
+
+        static_file_endpoint.__qualname__ = f"static_file({url!r} -> {os.fspath(path)!r})"
+        static_file_endpoint.__name__ = "<static_file>"  # no endpoint name for url_for
+        route = self.add_route(url, static_file_endpoint, ["GET"])
+        lines = cache_control_line(cache_control) if cache_control else b""
+        self.fixed_answers.file_routes.setdefault(key, []).append(
+            (url, lines, static_file_endpoint)
+        )
+        return route
 
     def send_file(self, path: str | os.PathLike[str] | IO[bytes], **options: Any) -> Response:
         """Answer with a file the app chose (trusted path): 404 if missing, 403 if unreadable;

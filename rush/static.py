@@ -30,7 +30,7 @@ import os
 import stat
 import time
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import IO, Any
 
 try:
@@ -96,11 +96,14 @@ class StaticFiles:
         self.watcher: DirectoryWatcher | None = None
         # Each table holds entries reached under one set of rules, so that a name looked up
         # without checks (a mount's fast path) can only find what those rules let in.
-        self._files: dict[str, Resource] = {}  # send_file: trusted paths
+        self.send_file_table: dict[str, Resource] = {}  # send_file: trusted paths
         self._directories: dict[str, dict[str, Resource]] = {}  # send_from_directory
         self._lru: OrderedDict[Resource, None] = OrderedDict()
         self._by_dep: dict[str, set[Resource]] = {}
         self._abs_memo: dict[str, str] = {}
+        #: f(resource, trusted): an entry is now cached and trusted without a stat() (inotify
+        #: watches it), or no longer; rush.fixedanswers publishes such files to the server.
+        self.observer: Callable[[Resource, bool], None] | None = None
 
     @classmethod
     def for_app(cls, import_name: str | None, threshold: int, max_bytes: int) -> StaticFiles:
@@ -149,10 +152,10 @@ class StaticFiles:
                 if len(self._abs_memo) > 4096:
                     self._abs_memo.clear()
                 self._abs_memo[path] = key  # type: ignore[index]
-        resource = self.lookup(self._files, key)
+        resource = self.lookup(self.send_file_table, key)
         if resource is None:
             root, name = os.path.split(key)
-            resource = self.load(self._files, key, root, [name], contain=False, index=None)
+            resource = self.load(self.send_file_table, key, root, [name], contain=False, index=None)
         if (
             cache_control is DEFAULT_CACHE_CONTROL
             and mimetype is None
@@ -211,11 +214,11 @@ class StaticFiles:
         return count
 
     def _preload_one(self, key: str) -> int:
-        if self.size >= self.max_bytes or key in self._files:
+        if self.size >= self.max_bytes or key in self.send_file_table:
             return 0
         try:
             root, name = os.path.split(key)
-            resource = self.load(self._files, key, root, [name], contain=False, index=None)
+            resource = self.load(self.send_file_table, key, root, [name], contain=False, index=None)
         except HTTPError:
             return 0
         resource.close_files()
@@ -242,6 +245,7 @@ class StaticFiles:
         for resource in list(self._lru):
             if self._watch_all(resource.dirs) and self.still_fresh(resource):
                 resource.checked = False
+                self._announce(resource, True)
             elif not self.still_fresh(resource):
                 self.drop(resource)
         return [watcher]
@@ -252,6 +256,7 @@ class StaticFiles:
             self.watcher = None
             for resource in self._lru:
                 resource.checked = True
+                self._announce(resource, False)
 
     def on_change(self, path: str, tree: bool) -> None:
         """A watched directory entry changed: drop every entry that depended on it."""
@@ -302,6 +307,7 @@ class StaticFiles:
             del table[resource.key]
         self._lru.pop(resource, None)
         self.size -= resource.cost
+        self._announce(resource, False)
         for dep in resource.deps:
             resources = self._by_dep.get(dep)
             if resources is not None:
@@ -323,6 +329,12 @@ class StaticFiles:
         self.size += resource.cost
         for dep in resource.deps:
             self._by_dep.setdefault(dep, set()).add(resource)
+        if not resource.checked:
+            self._announce(resource, True)
+
+    def _announce(self, resource: Resource, trusted: bool) -> None:
+        if self.observer is not None:
+            self.observer(resource, trusted)
 
     def cached_keys(self) -> list[str]:
         """Keys of the cached entries, least recently used first (for tests and debugging)."""
@@ -484,7 +496,8 @@ class StaticMount:
         self.dotfiles = dotfiles
         self.index = index
         self.entries: dict[str, Resource] = {}
-        self._cc_line = cache_control_line(cache_control) if cache_control else b""
+        #: The header lines its answers add (Cache-Control).
+        self.lines = cache_control_line(cache_control) if cache_control else b""
 
     def serve(self, request: Any, filename: str = "") -> FileResponse:
         """The route endpoint. PERF: a cached name costs one string concat and a dict hit."""
@@ -508,7 +521,7 @@ class StaticMount:
                     index=self.index,
                     want_dir=want_dir and bool(parts),
                 )
-        return FileResponse(resource, self._cc_line)
+        return FileResponse(resource, self.lines)
 
     def version(self, filename: str) -> str:
         """A short tag of the file's content, from its ETag (for cache-busting URLs).

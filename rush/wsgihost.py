@@ -335,6 +335,9 @@ class WSGIHost:
     def prerendered(self) -> dict[bytes, Answer]:
         return {}
 
+    def follow_prerendered(self, update: Callable[[bytes, Answer | None], None]) -> None:
+        """Nothing to follow: every request reaches the WSGI app (or the --static mounts)."""
+
     def body_plan(self, message: RequestMessage, default_limit: int) -> BodyPlan:
         """Every body is wanted and received whole before the app runs: in memory when it is
         announced small, else through a spool (memory up to the threshold, then a file)."""

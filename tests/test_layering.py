@@ -102,6 +102,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.errorhandling",
         "rush.exceptions",
         "rush.fileresponse",
+        "rush.fixedanswers",
         "rush.protocol",
         "rush.request",
         "rush.response",
@@ -128,7 +129,9 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.static",
     ),
     "rush.serving": (
+        "rush.exceptions",
         "rush.fileresponse",
+        "rush.fixedanswers",  # for type checking only
         "rush.request",
         "rush.response",
         "rush.routing",  # for type checking only
@@ -181,6 +184,12 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.watch",
     ),
     "rush.fileresponse": ("rush.datastructures", "rush.protocol", "rush.response"),
+    "rush.fixedanswers": (
+        "rush.fileresponse",
+        "rush.protocol",
+        "rush.routing",  # for type checking only
+        "rush.static",  # for type checking only
+    ),
     "rush.paths": (),
     "rush.watch": (),
     "rush.testing": ("rush.datastructures", "rush.protocol", "rush.response"),

@@ -4,8 +4,9 @@ Facts and strategy:
 - `answer_plain(messages, pieces, prerendered, date, handle, remote, scheme, budget)` walks
   `messages` from the first while each is *plain to answer*: complete, kept alive, HTTP/1.1,
   not HEAD, its body (if any) in memory (no sink). A GET whose target is in `prerendered`
-  (target -> `(status, status_line, rest, body_size)`, the server's table of answers rendered
-  once) becomes `status_line + date + rest`; any other request is answered by
+  (target -> `(status, status_line, head, body, conditional)`, the server's table of answers
+  rendered once) becomes `status_line + date + head + body`, unless `conditional` is True and
+  the request has a field of writer.PRECONDITION_FIELDS; any other request is answered by
   `handle(message, remote, scheme)`, and an answer `(status, lines, body)` with an int status
   in 200..599 but 204 and 304, bytes lines and body, and a status line in `STATUS_LINES`
   becomes `status_line + date + lines + Content-Length + body`: what the server's own loop
@@ -30,7 +31,14 @@ from collections.abc import Callable
 from typing import Any
 
 from rush.protocol.heads import COMPILED, IMPLEMENTATION, PURE
-from rush.protocol.writer import LENGTH_LINES, STATUS_LINES, Answer, Prerendered, length_line
+from rush.protocol.writer import (
+    LENGTH_LINES,
+    STATUS_LINES,
+    Answer,
+    Prerendered,
+    has_preconditions,
+    length_line,
+)
 
 #: answer_plain's signature: (messages, pieces, prerendered, date, handle, remote, scheme,
 #: budget) -> (budget, held).
@@ -78,7 +86,10 @@ def python_answer_plain(
         if hit is not None:
             if not _renders(hit):
                 break  # not an entry of the server's table: the caller's loop answers
-            data = hit[1] + date + hit[2]
+            if hit[4] and has_preconditions(message.headers):
+                hit = None  # the app compares them with the file's validators
+        if hit is not None:
+            data = b"".join((hit[1], date, hit[2], hit[3]))
         else:
             answer = handle(message, remote, scheme)
             framed = _framed(answer, date)
@@ -91,7 +102,14 @@ def python_answer_plain(
 
 
 def _renders(hit: Any) -> bool:
-    return type(hit) is tuple and len(hit) == 4 and type(hit[1]) is bytes and type(hit[2]) is bytes
+    return (
+        type(hit) is tuple
+        and len(hit) == 5
+        and type(hit[1]) is bytes
+        and type(hit[2]) is bytes
+        and type(hit[3]) is bytes
+        and type(hit[4]) is bool
+    )
 
 
 def _framed(answer: Any, date: bytes) -> bytes | None:

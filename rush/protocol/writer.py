@@ -221,14 +221,33 @@ def render_head(
 
 
 #: A pre-rendered answer as the server keeps it: status, status line, what follows the `Date`
-#: and `Connection` lines (from `prerender`), body size.
-Prerendered = tuple[int, bytes, bytes, int]
+#: and `Connection` lines up to the body, the body, and whether a request with preconditions
+#: or a Range must be left to the app (a 2xx answer: RFC 9110 §13.2.1 applies them to those
+#: only, and a file's validators must be compared; a redirect ignores them).
+Prerendered = tuple[int, bytes, bytes, bytes, bool]
+
+#: Header fields (lowercase) that make a GET conditional or partial (RFC 9110 §13.1, §14.2).
+PRECONDITION_FIELDS = frozenset(
+    (b"if-match", b"if-none-match", b"if-modified-since", b"if-unmodified-since", b"if-range",
+     b"range")
+)  # fmt: skip
+_PRECONDITION_SIZES = frozenset(len(name) for name in PRECONDITION_FIELDS)
 
 
-def prerender(status: int, lines: bytes, body: bytes) -> tuple[bytes, bytes]:
-    """An answer rendered once, in two parts: the status line, and what follows the `Date`
-    and `Connection` lines (which change per second and per request)."""
-    return status_line(status), b"%sContent-Length: %d\r\n\r\n%s" % (lines, len(body), body)
+def prerender(status: int, lines: bytes, body: bytes) -> Prerendered:
+    """An answer rendered once, to be sent with this second's `Date` and a request's
+    `Connection` line put after its status line. `body` is kept as it is, not copied."""
+    head = b"%sContent-Length: %d\r\n\r\n" % (lines, len(body))
+    return status, status_line(status), head, body, 200 <= status <= 299
+
+
+def has_preconditions(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a request's fields include one of PRECONDITION_FIELDS."""
+    for name, _ in headers:
+        # PERF: most fields differ in length from all six, and are never lowered.
+        if len(name) in _PRECONDITION_SIZES and name.lower() in PRECONDITION_FIELDS:
+            return True
+    return False
 
 
 def chunk(data: bytes) -> bytes:

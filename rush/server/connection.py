@@ -42,6 +42,7 @@ from rush.protocol.writer import (
     connection_line,
     error_response,
     has_no_body,
+    has_preconditions,
     length_line,
     render,
     render_head,
@@ -332,10 +333,13 @@ class Connection:
                 hit = ctx.prerendered_head.get(message.target)
             else:
                 hit = None
+            if hit is not None and hit[4] and has_preconditions(message.headers):
+                hit = None  # the app compares them with the file's validators
             if hit is not None:
                 # PERF: pre-rendered answers skip the Request object and the app entirely.
-                status, line, rest, body_size = hit
-                data = line + date + conn + rest
+                status, line, head, content, _ = hit
+                data = b"".join((line, date, conn, head, content))
+                body_size = len(content)
                 remote = self.remote_addr
             else:
                 remote, scheme = self.remote_addr, "http"

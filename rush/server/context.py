@@ -3,8 +3,9 @@
 `Handler` is everything the server asks of an application: the server calls nothing else
 (no duck typing), so any object with these methods can be served. `ServerContext` holds the
 worker's settings and state every connection reads: the loop, the app, limits, the timeout of
-each connection phase, the `Date` line of this second, the pre-rendered answers (the app's, and
-the health endpoint's, which the worker swaps as its state changes).
+each connection phase, the `Date` line of this second, the pre-rendered answers (the app's,
+which it updates as its cached files change, and the health endpoint's, which the worker swaps
+as its state changes).
 """
 
 from __future__ import annotations
@@ -49,7 +50,11 @@ class Handler(Protocol):
         """Objects with fileno()/on_readable() for the worker's loop (inotify watchers)."""
 
     def prerendered(self) -> dict[bytes, Answer]:
-        """GET target -> an answer that never changes, which the server may send unasked."""
+        """GET target -> an answer the server may send unasked, the app's handle not called."""
+
+    def follow_prerendered(self, update: Callable[[bytes, Answer | None], None]) -> None:
+        """Report later changes to `prerendered()`: `update(target, answer)`, None: gone
+        (a cached file that changed, or left the cache)."""
 
     def body_plan(self, message: RequestMessage, default_limit: int) -> BodyPlan:
         """(limit, sink or None, wanted) for a head that announces a body."""
@@ -96,6 +101,7 @@ class ServerContext:
         "recv_buffer",
         "recv_view",
         "date",
+        "__weakref__",  # the app follows its pre-rendered answers weakly (rush.fixedanswers)
     )
 
     def __init__(
@@ -143,13 +149,12 @@ class ServerContext:
         self.recv_buffer = bytearray(RECV_SIZE)
         self.recv_view = memoryview(self.recv_buffer)
         self.date = date_line(time.time())
+        self.prerendered: dict[bytes, Prerendered] = {}
         # Pre-rendered answers would log the proxy, not the client it forwards for.
-        fixed = {} if self.trust and access_log else handler.prerendered()
-        self.prerendered: dict[bytes, Prerendered] = {
-            target: (status, *prerender(status, lines, body), len(body))
-            for target, (status, lines, body) in fixed.items()
-            if type(body) is bytes
-        }
+        if not (self.trust and access_log):
+            for target, answer in handler.prerendered().items():
+                self._follow(target, answer)
+            handler.follow_prerendered(self._follow)
         #: HEAD target -> the same, without the body; only the health endpoint's (rush.server.
         #: health): the app answers HEAD of its own targets, with its hooks.
         self.prerendered_head: dict[bytes, Prerendered] = {}
@@ -161,6 +166,14 @@ class ServerContext:
             if ANSWERS_IMPLEMENTATION == COMPILED and access_log is None and not self.trust
             else None
         )
+
+    def _follow(self, target: bytes, answer: Answer | None) -> None:
+        """The app's pre-rendered answer for GET `target` is now `answer` (None: none)."""
+        body = None if answer is None else answer[2]
+        if answer is None or not isinstance(body, bytes):
+            self.prerendered.pop(target, None)
+        else:
+            self.prerendered[target] = prerender(answer[0], answer[1], body)
 
     def tick(self, now: float) -> None:
         """The worker's once-a-second timer: the `Date` line of this second."""

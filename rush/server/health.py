@@ -44,9 +44,10 @@ _STATUS = {READY: 200, STARTING: 503, DRAINING: 503}
 
 
 def entries(status: int, body: bytes) -> tuple[Prerendered, Prerendered]:
-    """The GET and the HEAD entry of one answer (HEAD: the same head, with no body)."""
-    line, rest = prerender(status, _LINES, body)
-    return (status, line, rest, len(body)), (status, line, rest[: len(rest) - len(body)], 0)
+    """The GET and the HEAD entry of one answer (HEAD: the same head, with no body). A probe's
+    preconditions are ignored: the answer has no validators to compare them with."""
+    _, line, head, _, _ = prerender(status, _LINES, body)
+    return (status, line, head, body, False), (status, line, head, b"", False)
 
 
 def drain_line(delay: float, health: bool) -> str:

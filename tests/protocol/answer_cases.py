@@ -16,12 +16,29 @@ from rush.protocol.answers import AnswerPlain
 from rush.protocol.writer import FileBody, StreamBody, prerender
 
 DATE = b"Date: Sat, 05 Dec 2026 02:00:00 GMT\r\n"
-TARGETS = (b"/", b"/easter", b"/page", b"/odd", b"/hello?name=bill", b"/x" * 40)
+TARGETS = (b"/", b"/easter", b"/page", b"/odd", b"/old", b"/flag", b"/hello?name=bill", b"/x" * 40)
 TABLE: dict[bytes, Any] = {
-    b"/easter": (301, *prerender(301, b"Location: /egg\r\n", b""), 0),
-    b"/page": (200, *prerender(200, b"Content-Type: text/html\r\n", b"<p>page</p>" * 30), 330),
-    b"/odd": (200, "not bytes", b"", 0),  # not an entry the server makes: the loop's to answer
+    b"/easter": prerender(301, b"Location: /egg\r\n", b""),  # preconditions ignored
+    b"/page": prerender(200, b"Content-Type: text/html\r\n", b"<p>page</p>" * 30),  # obeyed
+    # not entries the server makes: the loop's to answer
+    b"/odd": (200, "not bytes", b"", b"", False),
+    b"/old": (301, b"HTTP/1.1 301 Moved Permanently\r\n", b"\r\n", 0),
+    b"/flag": (200, b"HTTP/1.1 200 OK\r\n", b"\r\n", b"", 1),
 }
+#: Fields a request may carry: plain ones, and each precondition in some spelling.
+FIELDS = (
+    (b"Host", b"a"),
+    (b"Accept", b"*/*"),
+    (b"If-None-Match", b'"x"'),
+    (b"if-modified-since", b"Sat, 05 Dec 2026 02:00:00 GMT"),
+    (b"RANGE", b"bytes=0-1"),
+    (b"If-Range", b'"x"'),
+    (b"If-Match", b"*"),
+    (b"If-Unmodified-Since", b"Sat, 05 Dec 2026 02:00:00 GMT"),
+    (b"If-None-Matc", b"*"),  # near misses
+    (b"Ranges", b"bytes=0-1"),
+    (b"If-Matcx", b"*"),
+)
 LINES = b"Content-Type: text/plain\r\n"
 
 
@@ -66,7 +83,7 @@ def message(rng: random.Random) -> RequestMessage:
         rng.choice(("GET", "GET", "GET", "HEAD", "POST", "DELETE", "OPTIONS")),
         target,
         "1.1" if rng.random() < 0.9 else "1.0",
-        [(b"Host", b"a")],
+        [FIELDS[0], *rng.sample(FIELDS[1:], rng.choice((0, 0, 1, 2)))],
         rng.random() < 0.9,
     )
     result.complete = rng.random() < 0.95

@@ -67,9 +67,45 @@ def test_the_selection_follows_the_request_heads() -> None:
 
 def test_a_prerendered_get_is_framed_without_the_app(implementation: AnswerPlain) -> None:
     left, held, pieces, calls = run(implementation, [request(target=b"/easter")])
-    status, line, rest, _ = TABLE[b"/easter"]
-    assert pieces == [line + DATE + rest] and held is None and calls == []
+    status, line, head, body, _ = TABLE[b"/easter"]
+    assert pieces == [line + DATE + head + body] and held is None and calls == []
     assert left == (1 << 20) - len(pieces[0])
+
+
+def test_a_conditional_get_of_a_2xx_entry_is_left_to_the_app(implementation: AnswerPlain) -> None:
+    asked = request(target=b"/page")
+    asked.headers.append((b"iF-nOnE-mAtCh", b'"abc"'))
+    left, held, pieces, calls = run(implementation, [asked], (304, b"", b""))
+    assert pieces == [] and held == (304, b"", b"") and calls == [0]
+    plain = request(target=b"/page")
+    plain.headers.append((b"If-None-Matcx", b'"abc"'))  # not a precondition
+    _, line, head, body, _ = TABLE[b"/page"]
+    assert run(implementation, [plain])[2] == [line + DATE + head + body]
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        b"If-Match",
+        b"If-None-Match",
+        b"If-Modified-Since",
+        b"If-Unmodified-Since",
+        b"If-Range",
+        b"Range",
+    ],
+)
+def test_each_precondition_leaves_a_2xx_entry_to_the_app_but_not_a_redirect(
+    implementation: AnswerPlain, name: bytes
+) -> None:
+    messages = [request(target=b"/page"), request(target=b"/easter")]
+    for message in messages:
+        message.headers.append((name, b"x"))
+    left, held, pieces, calls = run(implementation, messages, (200, b"", b"app"))
+    assert pieces == [
+        render(200, b"", b"app", b"", DATE, False),
+        TABLE[b"/easter"][1] + DATE + TABLE[b"/easter"][2],
+    ]
+    assert calls == [0]
 
 
 @pytest.mark.parametrize(
@@ -147,8 +183,11 @@ def test_it_stops_before_a_request_the_loop_must_answer(
     assert len(pieces) == 1 and held is None and calls == []
 
 
-def test_it_stops_before_a_table_entry_it_does_not_know(implementation: AnswerPlain) -> None:
-    left, held, pieces, calls = run(implementation, [request(target=b"/odd")], (200, b"", b"x"))
+@pytest.mark.parametrize("target", [b"/odd", b"/old", b"/flag"])
+def test_it_stops_before_a_table_entry_it_does_not_know(
+    implementation: AnswerPlain, target: bytes
+) -> None:
+    left, held, pieces, calls = run(implementation, [request(target=target)], (200, b"", b"x"))
     assert (pieces, held, calls) == ([], None, [])
 
 

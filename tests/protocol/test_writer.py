@@ -25,6 +25,7 @@ from rush.protocol.writer import (
     encode_fields,
     error_response,
     has_no_body,
+    has_preconditions,
     length_line,
     prerender,
     render,
@@ -221,14 +222,45 @@ def test_render_head_with_no_body_status_has_no_framing(status, length):
 
 
 def test_prerender_parts_join_into_a_render():
-    line, rest = prerender(301, b"Location: /new\r\n", b"")
+    status, line, head, body, conditional = prerender(301, b"Location: /new\r\n", b"")
     assert line == b"HTTP/1.1 301 Moved Permanently\r\nServer: rush\r\n"
-    assert rest == b"Location: /new\r\nContent-Length: 0\r\n\r\n"
-    line, rest = prerender(200, HTML, b"<p>hi</p>")
-    assert rest == HTML + b"Content-Length: 9\r\n\r\n<p>hi</p>"
+    assert head == b"Location: /new\r\nContent-Length: 0\r\n\r\n"
+    assert (status, body, conditional) == (301, b"", False)
+    page = b"<p>hi</p>"
+    status, line, head, body, conditional = prerender(200, HTML, page)
+    assert head == HTML + b"Content-Length: 9\r\n\r\n"
+    assert body is page and conditional is True  # the body is kept, not copied
     # The server puts Date and Connection between the parts: the same bytes as render().
     for conn in (KEEP_11, CLOSE_11, KEEP_10):
-        assert line + DATE + conn + rest == render(200, HTML, b"<p>hi</p>", conn, DATE, False)
+        assert line + DATE + conn + head + body == render(200, HTML, page, conn, DATE, False)
+
+
+@pytest.mark.parametrize("status", [200, 204, 206, 299])
+def test_a_2xx_prerendered_answer_obeys_preconditions(status):
+    assert prerender(status, b"", b"")[4] is True
+
+
+@pytest.mark.parametrize("status", [301, 308, 404, 500])
+def test_another_prerendered_answer_ignores_them(status):
+    assert prerender(status, b"", b"")[4] is False
+
+
+@pytest.mark.parametrize(
+    "fields, expected",
+    [
+        ([], False),
+        ([(b"Host", b"a"), (b"Accept", b"*/*"), (b"Cookie", b"a=b")], False),
+        ([(b"Host", b"a"), (b"if-none-match", b"*")], True),
+        ([(b"IF-MODIFIED-SINCE", b"x")], True),
+        ([(b"Range", b"bytes=0-1")], True),
+        ([(b"If-Range", b"x")], True),
+        ([(b"If-Match", b"x")], True),
+        ([(b"If-Unmodified-Since", b"x")], True),
+        ([(b"If-Ranges", b"x"), (b"Rangex", b"x"), (b"If-None-Matc", b"x")], False),
+    ],
+)
+def test_has_preconditions(fields, expected):
+    assert has_preconditions(fields) is expected
 
 
 def test_prerender_refuses_an_invalid_status():

@@ -10,8 +10,10 @@ access log, a trusted proxy, a drain.
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
+import time
 from collections.abc import Iterator
 from contextlib import nullcontext
 from pathlib import Path
@@ -42,6 +44,7 @@ def make_app(tmp: Path) -> Rush:
     (tmp / "page.html").write_bytes(b"<p>page</p>" * 100)
     app = Rush(__name__, static_folder=None)
     app.redirect("/easter", "/egg")
+    app.static_file("/index.html", tmp / "page.html")  # published once cached and watched
 
     @app.get("/text")
     def text(request):
@@ -92,6 +95,10 @@ REQUESTS = [
     b"DELETE /data HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /empty HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /file HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /index.html HTTP/1.1\r\nHost: a\r\n\r\n",
+    b"GET /index.html HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
+    b"GET /index.html HTTP/1.1\r\nHost: a\r\nrange: bytes=3-9\r\n\r\n",
+    b"GET /easter HTTP/1.1\r\nHost: a\r\nIf-None-Match: *\r\n\r\n",
     b"GET /stream HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /teapot HTTP/1.1\r\nHost: a\r\n\r\n",
     b"GET /boom HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -151,10 +158,16 @@ def wire(
 
 
 @pytest.fixture(scope="module")
-def app(tmp_path_factory: pytest.TempPathFactory) -> Rush:
-    app = make_app(tmp_path_factory.mktemp("answers"))
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Rush]:
+    tmp = tmp_path_factory.mktemp("answers")
+    app = make_app(tmp)
     app.prepare()
-    return app
+    os.utime(tmp / "page.html", (time.time() - 10,) * 2)  # not racy: trusted once watched
+    app.preload(tmp / "page.html")
+    app.watchers()
+    assert app.prerendered().keys() == {b"/easter", b"/index.html"}
+    yield app
+    app.static_files.stop_watching()
 
 
 def test_random_batches_leave_the_same_bytes_on_the_wire(
