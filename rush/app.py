@@ -29,7 +29,7 @@ from rush.bodies import DEFAULT_OPTIONS, BodyOptions, StreamSink, open_sink, pre
 from rush.errorhandling import ErrorHandling
 from rush.exceptions import ConfigError, HTTPError
 from rush.fileresponse import FileResponse
-from rush.fixedanswers import FixedAnswers
+from rush.fixedanswers import FixedAnswers, routed_by
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
 from rush.protocol.writer import (
@@ -160,7 +160,7 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         self.static_files = StaticFiles.for_app(import_name, file_cache_threshold, file_cache_bytes)
         #: GET target -> answer the server may send without building a Request: redirects, and
         #: the cached files of static folders and static_file routes (rush.fixedanswers).
-        self.fixed_answers = FixedAnswers(self.router, self.static_files)
+        self.fixed_answers = FixedAnswers(self.static_files, routed_by(self.router))
         # PERF: `send_file` answers straight from the cache, without the call of the documented
         # method in rush.serving, which only forwards (~600 instructions per file answer).
         self.send_file = self.static_files.send_file  # type: ignore[method-assign, assignment]

@@ -12,9 +12,9 @@ Facts and strategy:
   the file again, and the cache announces the new entry.
 - A file is published at a URL only where the app's own routing answers GET of that URL
   with that very entry: its name under a static mount (spelled with characters that need no
-  percent-decoding) or a `static_file` route's URL, and the router maps the URL to the mount's
-  or the route's endpoint with that name. A route of the user's that shadows the name keeps
-  its requests.
+  percent-decoding) or a `static_file` route's URL, and the app's `Resolve` (its router, or
+  the WSGI host's --static prefixes) maps the URL to the mount's or the route's endpoint with
+  that name. A route of the user's that shadows the name keeps its requests.
 - The server leaves a request with preconditions or a Range to the app, which compares them
   with the file's validators (rush.protocol.writer.Prerendered), and HEAD too.
 - Answers sent by the server do not move the entry up the cache's LRU order: under memory
@@ -37,6 +37,19 @@ if TYPE_CHECKING:
     from rush.static import StaticFiles
 
 Follower = Callable[[bytes, Answer | None], None]
+#: f(url) -> (endpoint, arguments) that GET `url` reaches, or None.
+Resolve = Callable[[str], tuple[Any, dict[str, Any]] | None]
+
+
+def routed_by(router: Router) -> Resolve:
+    """An app's Resolve: its router's match."""
+
+    def resolve(url: str) -> tuple[Any, dict[str, Any]] | None:
+        found = router.match("GET", url)
+        return None if found is None else (found[0].endpoint, found[1])
+
+    return resolve
+
 
 #: A URL published as it is: pchar of RFC 3986 and "/", without "%" (nothing to decode).
 _PLAIN_PATH = re.compile(r"/[\w.~!$&'()*+,;=:@/-]*", re.ASCII)
@@ -45,9 +58,9 @@ _PLAIN_PATH = re.compile(r"/[\w.~!$&'()*+,;=:@/-]*", re.ASCII)
 class FixedAnswers:
     """GET target -> the answer the server may send for it unasked, and who follows changes."""
 
-    def __init__(self, router: Router, files: StaticFiles) -> None:
-        self.router = router
+    def __init__(self, files: StaticFiles, resolve: Resolve) -> None:
         self.files = files
+        self.resolve = resolve
         self.answers: dict[bytes, Answer] = {}
         self.followers: list[Callable[[], Follower | None]] = []
         #: static_file routes: cache key -> (URL, header lines, endpoint) of each.
@@ -85,25 +98,23 @@ class FixedAnswers:
 
     def _urls_of(self, resource: Resource) -> list[tuple[str, bytes]]:
         """Where the app's routing answers GET with `resource`, and the header lines it adds."""
-        router = self.router
+        resolve = self.resolve
         found: list[tuple[str, bytes]] = []
         for mount in self.files.mounts:
             if resource.table is mount.entries:
                 name = resource.key[len(mount.prefix) :]
                 url = mount.url + "/" + name
-                match = router.match("GET", url) if _PLAIN_PATH.fullmatch(url) else None
+                match = resolve(url) if _PLAIN_PATH.fullmatch(url) else None
                 if match is not None:
-                    route, args = match
-                    # (no arguments: the `url/` route, whose name is "")
-                    if route.endpoint == mount.serve and args == (
-                        {"filename": name} if args else {}
-                    ):
+                    endpoint, args = match
+                    # (no arguments: an app's `url/` route, whose name is "")
+                    if endpoint == mount.serve and args == ({"filename": name} if args else {}):
                         found.append((url, mount.lines))
                 return found
         if resource.table is self.files.send_file_table:
-            for url, lines, endpoint in self.file_routes.get(resource.key, ()):
-                match = router.match("GET", url) if _PLAIN_PATH.fullmatch(url) else None
-                if match is not None and match[0].endpoint is endpoint and not match[1]:
+            for url, lines, route_endpoint in self.file_routes.get(resource.key, ()):
+                match = resolve(url) if _PLAIN_PATH.fullmatch(url) else None
+                if match is not None and match[0] is route_endpoint and not match[1]:
                     found.append((url, lines))
         return found
 

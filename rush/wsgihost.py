@@ -37,6 +37,7 @@ from urllib.parse import unquote_to_bytes
 
 from rush.bodies import DEFAULT_OPTIONS, BodyOptions, SpoolSink
 from rush.exceptions import ConfigError, HTTPError, error_page
+from rush.fixedanswers import FixedAnswers
 from rush.protocol import RequestMessage
 from rush.protocol.parser import BodyPlan
 from rush.protocol.writer import (
@@ -302,6 +303,8 @@ class WSGIHost:
         for url, directory in static:
             mount = self.static_files.mount(url, directory)
             self.mounts.append(((mount.url + "/").encode("utf-8"), mount))
+        #: The cached files of the mounts, which the server may send itself (rush.fixedanswers).
+        self.fixed_answers = FixedAnswers(self.static_files, self._mount_serving)
         # PERF: the environ keys that never change are built once and copied per request.
         self.base_environ: dict[str, Any] = {
             "SCRIPT_NAME": root_path,
@@ -333,10 +336,11 @@ class WSGIHost:
         return list(self.static_files.start_watching()) if self.mounts else []
 
     def prerendered(self) -> dict[bytes, Answer]:
-        return {}
+        """The --static mounts' cached files (the WSGI app has no hooks to see them)."""
+        return dict(self.fixed_answers.answers)
 
     def follow_prerendered(self, update: Callable[[bytes, Answer | None], None]) -> None:
-        """Nothing to follow: every request reaches the WSGI app (or the --static mounts)."""
+        self.fixed_answers.follow(update)
 
     def body_plan(self, message: RequestMessage, default_limit: int) -> BodyPlan:
         """Every body is wanted and received whole before the app runs: in memory when it is
@@ -511,6 +515,15 @@ class WSGIHost:
             count = min(count, responder.length)
         responder.sent = True
         return responder.status, responder.lines, FileBody(wrapper, offset, count)
+
+    def _mount_serving(self, url: str) -> tuple[Any, dict[str, Any]] | None:
+        """What serve_static calls for GET `url` (a plain path): the first mount under whose
+        prefix it lies, and the file name."""
+        target = url.encode("ascii")
+        for prefix, mount in self.mounts:
+            if target.startswith(prefix):
+                return mount.serve, {"filename": url[len(prefix) :]}
+        return None
 
     def serve_static(self, message: RequestMessage) -> Answer | None:
         """A GET or HEAD under a --static URL, from the file cache (404 if missing)."""

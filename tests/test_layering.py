@@ -87,6 +87,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.cli",
         "rush.config",
         "rush.exceptions",
+        "rush.fixedanswers",
         "rush.protocol",
         "rush.request",
         "rush.response",

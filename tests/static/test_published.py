@@ -20,6 +20,7 @@ from rush import ConfigError, Rush
 from rush.protocol import Limits
 from rush.server.connection import Connection, ServerContext
 from rush.server.loop import EventLoop
+from rush.wsgihost import WSGIHost
 from tests.support.fakesocket import FakeSocket
 from tests.support.polling import wait_until
 
@@ -317,3 +318,34 @@ def test_static_file_refuses_at_startup(tree, url, path, message):
     app = Rush()
     with pytest.raises(ConfigError, match=message):
         app.static_file(url, tree / path)
+
+
+# -- a WSGI app's --static folders -----------------------------------------------------------
+
+
+def wsgi_app(environ, start_response):
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    return [b"the app: " + environ["PATH_INFO"].encode()]
+
+
+def test_a_wsgi_hosts_static_files_are_published_too(site):
+    host = WSGIHost(
+        wsgi_app, static=[("/assets", str(site / "assets")), ("/s", str(site / "public"))]
+    )
+    (watcher,) = host.watchers()
+    try:
+        ctx = context(host)  # type: ignore[arg-type]
+        warm(ctx, "/assets/app.js", "/s/a.txt", "/s/zipped.txt", "/s/sub/")
+        assert set(ctx.prerendered) == {b"/assets/app.js", b"/s/a.txt", b"/s/sub/"}
+        for probe in (get("/assets/app.js"), get("/s/sub/"), get("/s/a.txt", "Range: bytes=1-2")):
+            published, calls = exchange(ctx, probe)
+            assert calls == (1 if b"Range" in probe else 0)  # a range goes to the host
+            unpublished = context(host)  # type: ignore[arg-type]
+            unpublished.prerendered = {}
+            assert exchange(unpublished, probe) == (published, 1)
+        (site / "public" / "a.txt").write_text("version 2\n")
+        assert deliver(watcher, lambda: b"/s/a.txt" not in ctx.prerendered)
+        assert exchange(ctx, get("/s/a.txt"))[0].endswith(b"version 2\n")
+        assert exchange(ctx, get("/other"))[0].endswith(b"the app: /other")
+    finally:
+        host.static_files.stop_watching()
