@@ -15,6 +15,8 @@ Facts and strategy:
   percent-decoding) or a `static_file` route's URL, and the app's `Resolve` (its router, or
   the WSGI host's --static prefixes) maps the URL to the mount's or the route's endpoint with
   that name. A route of the user's that shadows the name keeps its requests.
+- A folder's file is published also at the URL with the `?v=` that url_for adds
+  with `_version` (the folder answers whatever the query).
 - The server leaves a request with preconditions or a Range to the app, which compares them
   with the file's validators (rush.protocol.writer.Prerendered), and HEAD too.
 - Answers sent by the server do not move the entry up the cache's LRU order: under memory
@@ -31,10 +33,10 @@ from typing import TYPE_CHECKING, Any
 
 from rush.fileresponse import Resource, plain_get_answer
 from rush.protocol.writer import Answer
+from rush.static import StaticFiles, content_version
 
 if TYPE_CHECKING:
     from rush.routing import Router
-    from rush.static import StaticFiles
 
 Follower = Callable[[bytes, Answer | None], None]
 #: f(url) -> (endpoint, arguments) that GET `url` reaches, or None.
@@ -109,7 +111,10 @@ class FixedAnswers:
                     endpoint, args = match
                     # (no arguments: an app's `url/` route, whose name is "")
                     if endpoint == mount.serve and args == ({"filename": name} if args else {}):
-                        found.append((url, mount.lines))
+                        # The folder answers whatever the query: the URL url_for makes with
+                        # `_version` is published too.
+                        version = f"{url}?v={content_version(resource)}"
+                        found += ((url, mount.lines), (version, mount.lines))
                 return found
         if resource.table is self.files.send_file_table:
             for url, lines, route_endpoint in self.file_routes.get(resource.key, ()):

@@ -529,10 +529,9 @@ class StaticMount:
         A cached file costs a dict hit; another is loaded (and cached, if small) once, as
         `serve` would. Raises HTTPError 404 for a name that `serve` would refuse."""
         resource = self.serve(None, filename).resource
-        etag = resource.reps[0].etag
         if resource.table is None:
             resource.close_files()  # a large file: nothing keeps its descriptors
-        return blake2b(etag, digest_size=6).hexdigest()
+        return content_version(resource)
 
     def preload(self, directory: str | None = None) -> int:
         """Cache the small files below `directory` (default: the whole folder)."""
@@ -559,6 +558,11 @@ class StaticMount:
 
     def __repr__(self) -> str:
         return f"<StaticMount {self.url}/ -> {self.root}>"
+
+
+def content_version(resource: Resource) -> str:
+    """The `v=` of a file's versioned URL (url_for with `_version`): a hash of its ETag."""
+    return blake2b(resource.reps[0].etag, digest_size=6).hexdigest()
 
 
 def _walk(directory: str, dotfiles: bool) -> Iterable[str]:

@@ -189,7 +189,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.fileresponse",
         "rush.protocol",
         "rush.routing",  # for type checking only
-        "rush.static",  # for type checking only
+        "rush.static",
     ),
     "rush.paths": (),
     "rush.watch": (),

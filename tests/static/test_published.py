@@ -96,6 +96,11 @@ def get(target: str, *fields: str) -> bytes:
     return f"GET {target} HTTP/1.1\r\nHost: a\r\n{head}\r\n".encode()
 
 
+def paths(table: dict[bytes, object]) -> set[bytes]:
+    """The published targets without a query (each folder file's versioned URL is one too)."""
+    return {target for target in table if b"?" not in target}
+
+
 def deliver(watcher, until) -> bool:
     """Hand inotify events to the cache (the worker loop's job) until `until()` holds."""
 
@@ -130,11 +135,24 @@ def test_cached_files_are_published_where_the_routing_serves_them(watched):
         b"/",
         b"/robots.txt",
     }
-    assert set(ctx.prerendered) == published
-    assert set(app.prerendered()) == published
+    assert paths(ctx.prerendered) == published
+    assert paths(app.prerendered()) == published
     for target in published:
         sent, calls = exchange(ctx, get(target.decode()))
         assert calls == 0 and sent.startswith(b"HTTP/1.1 200 OK\r\n")
+
+
+def test_a_folder_files_versioned_url_is_published_with_it(watched):
+    app, _ = watched
+    ctx = context(app)
+    warm(ctx, "/static/a.txt")
+    versioned = app.url_for("static", filename="a.txt", _version=True)
+    assert "?v=" in versioned
+    assert paths(ctx.prerendered) | {versioned.encode()} == set(ctx.prerendered)
+    sent, calls = exchange(ctx, get(versioned))
+    assert calls == 0 and exchange(ctx, get("/static/a.txt")) == (sent, 0)
+    sent, calls = exchange(ctx, get("/static/a.txt?v=stale"))  # the app answers any query
+    assert calls == 1 and exchange(ctx, get("/static/a.txt")) == (sent, 0)
 
 
 def test_preloaded_files_are_published_once_watched(site):
@@ -178,7 +196,7 @@ def test_large_files_are_not_published(site):
     try:
         ctx = context(app)
         warm(ctx, "/static/big.bin", "/static/a.txt")
-        assert set(ctx.prerendered) == {b"/static/a.txt"}
+        assert paths(ctx.prerendered) == {b"/static/a.txt"}
     finally:
         app.static_files.stop_watching()
 
@@ -213,7 +231,7 @@ def test_a_published_answer_is_the_apps_byte_for_byte(watched, probe):
     app, _ = watched
     ctx = context(app)
     warm(ctx, "/static/a.txt", "/", "/robots.txt", "/assets/app.js", "/static/sub/index.html")
-    assert len(ctx.prerendered) == 5
+    assert len(paths(ctx.prerendered)) == 5
     published, _ = exchange(ctx, probe)
     unpublished = context(app)
     unpublished.prerendered = {}
@@ -272,7 +290,7 @@ def test_an_evicted_file_is_withdrawn(site):
         warm(ctx, "/static/b.txt")
         assert b"/static/b.txt" in ctx.prerendered
         warm(ctx, "/static/c.txt")  # b.txt, least recently used, makes room
-        assert set(ctx.prerendered) == {b"/static/c.txt"}
+        assert paths(ctx.prerendered) == {b"/static/c.txt"}
         assert app.static_files.cached_keys() == [str(site / "public" / "c.txt")]
     finally:
         app.static_files.stop_watching()
@@ -336,7 +354,7 @@ def test_a_wsgi_hosts_static_files_are_published_too(site):
     try:
         ctx = context(host)  # type: ignore[arg-type]
         warm(ctx, "/assets/app.js", "/s/a.txt", "/s/zipped.txt", "/s/sub/")
-        assert set(ctx.prerendered) == {b"/assets/app.js", b"/s/a.txt", b"/s/sub/"}
+        assert paths(ctx.prerendered) == {b"/assets/app.js", b"/s/a.txt", b"/s/sub/"}
         for probe in (get("/assets/app.js"), get("/s/sub/"), get("/s/a.txt", "Range: bytes=1-2")):
             published, calls = exchange(ctx, probe)
             assert calls == (1 if b"Range" in probe else 0)  # a range goes to the host
