@@ -11,7 +11,7 @@ def hello(request):
 from rush.app import Rush
 from rush.blueprints import Blueprint
 from rush.datastructures import Headers, MultiDict
-from rush.exceptions import ConfigError, HTTPError, RouteError, abort
+from rush.exceptions import ConfigError, HTTPError, NotFound, RouteError, abort
 from rush.request import Request
 from rush.response import Response, escape, jsonify, make_response, redirect
 from rush.routing import BuildError
@@ -25,6 +25,7 @@ __all__ = [
     "HTTPError",
     "Headers",
     "MultiDict",
+    "NotFound",
     "Request",
     "Response",
     "RouteError",

@@ -15,7 +15,15 @@ from rush.protocol.writer import reason_phrase
 if TYPE_CHECKING:
     from rush.response import Response
 
-__all__ = ["BadRequestKeyError", "ConfigError", "HTTPError", "RouteError", "abort", "reason_phrase"]
+__all__ = [
+    "BadRequestKeyError",
+    "ConfigError",
+    "HTTPError",
+    "NotFound",
+    "RouteError",
+    "abort",
+    "reason_phrase",
+]
 
 
 class _OwnDict:
@@ -84,6 +92,22 @@ class HTTPError(Exception):
         return f"{text}: {self.message}" if self.message else text
 
 
+class NotFound(HTTPError):
+    """404 Not Found, by Werkzeug's name: what a URL that no route matches gets, and what
+    `abort(404)` raises. `errorhandler(NotFound)` is `errorhandler(404)`, as in Flask."""
+
+    #: Read by the instances the router's miss makes without `__init__` (rush.app).
+    status = 404
+
+    def __init__(
+        self,
+        message: str | None = None,
+        headers: dict[str, str] | None = None,
+        response: Response | None = None,
+    ) -> None:
+        HTTPError.__init__(self, 404, message, headers, response)
+
+
 class BadRequestKeyError(HTTPError, KeyError):
     """`request.args["missing"]` in a handler: a 400 for the client, as in Flask."""
 
@@ -109,6 +133,8 @@ def abort(
     if hasattr(status, "answer") and hasattr(status, "status"):
         response = cast("Response", status)
         raise HTTPError(response.status, message, response=response)
+    if status == 404:
+        raise NotFound(message)
     raise HTTPError(status, message)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from rush.exceptions import ConfigError
+from rush.exceptions import ConfigError, HTTPError
 
 F = TypeVar("F", bound=Callable[..., Any])
 Handler = Callable[..., Any]
@@ -103,7 +103,8 @@ class Scaffold:
         return self.route(path, ["DELETE"], **options)
 
     def errorhandler(self, code_or_exception: int | type[BaseException]) -> Callable[[F], F]:
-        """Handle an HTTP status (`404`) or an exception class; called as f(request, error)."""
+        """Handle an HTTP status (`404`) or an exception class; called as f(request, error).
+        An HTTPError class with a status of its own (`NotFound`) stands for that status."""
         if isinstance(code_or_exception, int):
             if not 400 <= code_or_exception <= 599:
                 raise ConfigError(f"errorhandler({code_or_exception}): not an error status")
@@ -113,6 +114,10 @@ class Scaffold:
             raise ConfigError(f"errorhandler({code_or_exception!r}): need a status or exception")
 
         self.check_setup("errorhandler")
+        if isinstance(code_or_exception, type) and issubclass(code_or_exception, HTTPError):
+            status = getattr(code_or_exception, "status", None)  # a class attribute
+            if type(status) is int:
+                code_or_exception = status  # NotFound is 404, as Werkzeug's are in Flask
 
         def decorator(func: F) -> F:
             self.error_handlers[code_or_exception] = func

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from rush import Blueprint, Headers, Response, Rush, abort
+from rush import Blueprint, Headers, NotFound, Response, Rush, abort
 from rush.exceptions import ConfigError, RouteError
 from rush.views import MethodView
 
@@ -176,3 +176,48 @@ def test_send_file_of_a_file_object_as_flask_allows(tmp_path):
     assert notes.headers["Content-Disposition"] == 'inline; filename="notes.txt"'
     assert client.head("/disk").headers["Content-Length"] == "8"
     assert client.get("/untyped").status == 500  # no type to give it: a ValueError, logged
+
+
+def test_a_miss_is_a_not_found_as_werkzeugs_is():
+    app = Rush()
+    seen = []
+
+    @app.errorhandler(NotFound)  # Flask's spelling of errorhandler(404)
+    def missing(request, error):
+        seen.append(error)
+        error.headers["X-Seen"] = str(len(seen))  # each error has headers of its own
+        return f"{error.code} {error.name}: {error.description}", 404
+
+    @app.get("/gone")
+    def gone(request):
+        abort(404, "no such user")
+
+    @app.get("/file")
+    def file(request):
+        return app.send_file("no/such/file.txt")  # the file cache's 404 reaches it too
+
+    client = app.test_client()
+    assert client.get("/nowhere").text == "404 Not Found: Not Found"
+    assert client.get("/gone").text == "404 Not Found: no such user"
+    assert client.get("/file").status == 404 and len(seen) == 3
+    miss, aborted, _ = seen
+    assert isinstance(miss, NotFound) and isinstance(aborted, NotFound)
+    assert (miss.status, miss.args, miss.message, str(miss)) == (
+        404,
+        (404, None),
+        None,
+        "404 Not Found",
+    )
+    assert aborted.args == (404, "no such user") and aborted.headers == {"X-Seen": "2"}
+    assert miss.headers == {"X-Seen": "1"}
+    assert app.error_handlers == {404: missing}
+    assert NotFound("why", {"X": "y"}).headers == {"X": "y"}
+
+
+def test_only_an_http_errors_own_status_stands_for_it():
+    class Payment(Exception):
+        status = 402  # not an HTTPError: handled as a class
+
+    app = Rush()
+    app.errorhandler(Payment)(lambda request, error: ("pay", 402))
+    assert list(app.error_handlers) == [Payment]
