@@ -18,7 +18,7 @@ from urllib.parse import quote
 from rush.exceptions import ConfigError, HTTPError, RouteError
 from rush.paths import root_path_of
 from rush.response import Response
-from rush.routing import BuildError
+from rush.routing import BuildError, lineage
 from rush.scaffold import F, Handler, Scaffold
 from rush.static import StaticMount
 
@@ -31,7 +31,6 @@ __all__ = [
     "Blueprint",
     "BlueprintHost",
     "BlueprintSetupState",
-    "lineage",
     "qualified_name",
     "run_after_hooks",
 ]
@@ -161,6 +160,13 @@ class Blueprint(Scaffold):
 
         return decorator
 
+    def context_processor(self, func: F) -> F:
+        """`func()` or `func(request)` adds its dict to the context of each template rendered
+        with the request of one of this blueprint's routes (`render_template(name,
+        request=request)`), after the app's processors, as Flask's blueprint processors do."""
+        self.record(lambda state: state.app.templates.add_context_processor(func, state.name))
+        return func
+
     def app_context_processor(self, func: F) -> F:
         """`app.context_processor(func)`: for every template the app renders."""
         self.record_once(lambda state: state.app.context_processor(func))
@@ -177,6 +183,18 @@ class Blueprint(Scaffold):
     def app_template_global(self, name: str | None = None) -> Callable[[F], F]:
         """`app.template_global(name)`: a global every template of the app has."""
         return self._app_template("globals", name)
+
+    def add_app_template_filter(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`app_template_filter` without the decorator."""
+        self._app_template("filters", name)(func)
+
+    def add_app_template_test(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`app_template_test` without the decorator."""
+        self._app_template("tests", name)(func)
+
+    def add_app_template_global(self, func: Callable[..., Any], name: str | None = None) -> None:
+        """`app_template_global` without the decorator."""
+        self._app_template("globals", name)(func)
 
     def _app_template(self, kind: str, name: str | None) -> Callable[[F], F]:
         def decorator(func: F) -> F:
@@ -447,12 +465,6 @@ class BlueprintHost:
                 "or set server_name= on the app"
             )
         return f"{_scheme or scheme}://{host}{url}"
-
-
-def lineage(blueprint: str) -> list[str]:
-    """The blueprint `a.b.c` and those it is nested in, outermost first: a, a.b, a.b.c."""
-    parts = blueprint.split(".")
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
 
 
 def run_after_hooks(hooks: Iterable[Handler], request: Any, response: Response) -> Response:

@@ -14,11 +14,12 @@ import logging
 import traceback
 from typing import TYPE_CHECKING, Any
 
-from rush.blueprints import lineage, qualified_name
+from rush.blueprints import qualified_name
 from rush.exceptions import HTTPError, error_page
 from rush.protocol.writer import Answer, InvalidAnswer, encode_fields, has_no_body
 from rush.request import Request
 from rush.response import HTML_LINE, Response
+from rush.routing import lineage
 from rush.scaffold import Handler
 
 if TYPE_CHECKING:

@@ -549,3 +549,10 @@ def _signature_problem(signature: inspect.Signature, params: list[str]) -> str |
         supplied = f" (it supplies {', '.join(repr(n) for n in params)})" if params else ""
         return f"requires {listed}, which the route does not supply{supplied}"
     return None
+
+
+def lineage(blueprint: str) -> list[str]:
+    """The blueprint `a.b.c` (a route's dotted `blueprint`) and those it is nested in,
+    outermost first: a, a.b, a.b.c."""
+    parts = blueprint.split(".")
+    return [".".join(parts[: i + 1]) for i in range(len(parts))]

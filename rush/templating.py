@@ -35,6 +35,7 @@ from typing import Any
 
 from rush.exceptions import ConfigError
 from rush.response import Response
+from rush.routing import lineage
 from rush.watch import DirectoryWatcher
 
 error_log = logging.getLogger("rush.error")
@@ -66,6 +67,8 @@ class Templates:
         self.registered: dict[str, dict[str, Any]] = {"filters": {}, "tests": {}, "globals": {}}
         #: (function, whether it takes the request) for each context processor, in order.
         self.context_processors: list[tuple[Callable[..., Any], bool]] = []
+        #: The same for the renders of each blueprint's requests (Blueprint.context_processor).
+        self.blueprint_context_processors: dict[str, list[tuple[Callable[..., Any], bool]]] = {}
 
     @property
     def folders(self) -> list[str]:
@@ -135,8 +138,9 @@ class Templates:
         if self._environment is not None:
             getattr(self._environment, kind)[name] = value
 
-    def add_context_processor(self, func: Callable[..., Any]) -> None:
-        """`func()` or `func(request)` returns a dict merged into each render's context."""
+    def add_context_processor(self, func: Callable[..., Any], blueprint: str | None = None) -> None:
+        """`func()` or `func(request)` returns a dict merged into each render's context (with
+        `blueprint`: each render given the request of a route of that blueprint)."""
         try:
             parameters = len(inspect.signature(func).parameters)
         except (TypeError, ValueError):
@@ -145,12 +149,30 @@ class Templates:
             raise ConfigError(
                 f"context_processor {func!r}: it is called as f() or f(request) and returns a dict"
             )
-        self.context_processors.append((func, parameters == 1))
+        if blueprint is None:
+            self.context_processors.append((func, parameters == 1))
+        else:
+            processors = self.blueprint_context_processors.setdefault(blueprint, [])
+            processors.append((func, parameters == 1))
+
+    def _processors(self, request: Any) -> list[tuple[Callable[..., Any], bool]]:
+        """The app's context processors, then those of the request's blueprints, outermost
+        first (as in Flask: an inner blueprint's values win)."""
+        processors = self.context_processors
+        blueprint = request.blueprint if request is not None else None
+        if blueprint is not None and self.blueprint_context_processors:
+            processors = processors + [
+                processor
+                for name in lineage(blueprint)
+                for processor in self.blueprint_context_processors.get(name, ())
+            ]
+        return processors
 
     def _context(self, request: Any, context: dict[str, Any]) -> dict[str, Any]:
-        if self.context_processors:
+        processors = self._processors(request)
+        if processors:
             merged: dict[str, Any] = {}
-            for processor, takes_request in self.context_processors:
+            for processor, takes_request in processors:
                 values = processor(request) if takes_request else processor()
                 if not isinstance(values, dict):
                     raise TypeError(

@@ -146,6 +146,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
         "rush.protocol",
         "rush.request",
         "rush.response",
+        "rush.routing",
         "rush.scaffold",
     ),
     "rush.routing": ("rush.exceptions", "rush.routetrie"),
@@ -166,7 +167,7 @@ ALLOWED: dict[str, tuple[str, ...]] = {
     "rush.appconfig": (),
     "rush.accept": (),
     "rush.sessions": ("rush.exceptions", "rush.protocol", "rush.response"),
-    "rush.templating": ("rush.exceptions", "rush.response", "rush.watch"),
+    "rush.templating": ("rush.exceptions", "rush.response", "rush.routing", "rush.watch"),
     "rush.response": ("rush.datastructures", "rush.protocol"),
     "rush.exceptions": ("rush.protocol", "rush.response"),
     "rush.datastructures": (

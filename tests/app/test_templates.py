@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from rush import Rush
+from rush import Blueprint, Rush
 from rush.exceptions import ConfigError
 
 
@@ -346,6 +346,43 @@ def test_context_processors_add_to_every_render_under_what_it_passes(folder: Pat
     assert client.get("/s?user=ann").text == "Rush/ann/from the processor"
     assert app.render_template_string("{{ user }}").data == b"nobody"  # no request: None
     assert calls == ["site"] * 3
+
+
+def test_a_blueprints_context_processors_add_to_its_own_routes_renders(folder: Path):
+    app = build(folder)
+    app.context_processor(lambda: {"who": "app", "site": "Rush"})
+    shop = Blueprint("shop", __name__, url_prefix="/shop")
+    cart = Blueprint("cart", __name__, url_prefix="/cart")
+    shop.context_processor(lambda: {"who": "shop", "section": "shop"})
+    cart.context_processor(lambda request: {"who": "cart", "path": request.path})
+    shop.app_context_processor(lambda: {"everywhere": "yes"})
+    text = "{{ site }}/{{ who }}/{{ section }}/{{ path }}/{{ everywhere }}"
+
+    def rendered(request):
+        return app.render_template_string(text, request=request)
+
+    app.get("/home")(rendered)
+    shop.get("/")(rendered)
+    cart.get("/")(rendered)
+    shop.register_blueprint(cart)
+    app.register_blueprint(shop)
+    client = app.test_client()
+    assert client.get("/home").text == "Rush/app///yes"  # the app's only
+    assert client.get("/shop/").text == "Rush/shop/shop//yes"
+    # A nested blueprint's after its parent's, which come after the app's: the innermost wins.
+    assert client.get("/shop/cart/").text == "Rush/cart/shop//shop/cart//yes"
+    assert app.render_template_string(text).data == b"Rush/app///yes"  # no request
+
+
+def test_a_blueprint_adds_app_template_filters_without_the_decorator(folder: Path):
+    app = build(folder)
+    parts = Blueprint("parts", __name__)
+    parts.add_app_template_filter(str.upper, "shout")
+    parts.add_app_template_test(lambda n: n % 2 == 0, "even")
+    parts.add_app_template_global(lambda: "g", "greeting")
+    app.register_blueprint(parts)
+    rendered = app.render_template_string("{{ 'a'|shout }} {{ 4 is even }} {{ greeting() }}")
+    assert rendered.data == b"A True g"
 
 
 def test_context_processor_mistakes(folder: Path, caplog):
