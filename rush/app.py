@@ -47,7 +47,7 @@ from rush.response import (
     response_from,
 )
 from rush.routing import Route, Router
-from rush.scaffold import Handler, Scaffold
+from rush.scaffold import F, Handler, Scaffold
 from rush.serving import Serving
 from rush.sessions import SessionStore
 from rush.static import DEFAULT_CACHE_BYTES, DEFAULT_THRESHOLD, StaticFiles
@@ -226,6 +226,13 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             threshold = options["body_options"].spool_threshold
             self._body_in_memory = min(self._body_in_memory, threshold)
         return route
+
+    def teardown_appcontext(self, func: F) -> F:
+        """Flask's spelling for closing what a request opened (the Flask tutorial's
+        `close_db`): `func(error)` once each request's answer is made, as a teardown_request
+        hook given no request. Rush has no application context apart from the request."""
+        self.teardown_request(lambda request, error: func(error))
+        return func
 
     def redirect(self, path: str, location: str, status: int = 301) -> None:
         """Answer GET `path` with a redirect to `location`, rendered once at startup."""

@@ -121,3 +121,25 @@ def test_a_blueprints_hooks_run_for_its_routes_innermost_first_then_the_apps():
     assert client.get("/p/here").text == "here" and calls == ["parent", "app"]
     calls.clear()
     assert client.get("/top").text == "top" and calls == ["app"]
+
+
+def test_teardown_appcontext_is_flasks_spelling_without_the_request(caplog):
+    app = Rush()
+    seen = []
+
+    @app.teardown_appcontext
+    def close_db(error=None):
+        seen.append(error)
+
+    app.get("/ok")(lambda request: "ok")
+
+    @app.get("/boom")
+    def boom(request):
+        raise LookupError("no row")
+
+    client = app.test_client()
+    assert client.get("/ok").status == 200
+    with caplog.at_level(logging.ERROR, logger="rush.error"):
+        assert client.get("/boom").status == 500
+    assert seen[0] is None and isinstance(seen[1], LookupError)
+    assert app.prerendered() == {}  # it must see every request
