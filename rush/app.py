@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -168,8 +169,12 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         # PERF: `send_file` answers straight from the cache, without the call of the documented
         # method in rush.serving, which only forwards (~600 instructions per file answer).
         self.send_file = self.static_files.send_file  # type: ignore[method-assign, assignment]
-        if static_folder is not None:
-            self.static(static_url, static_folder)
+        #: The folder of `static_folder=` (`app.static_folder`), if any.
+        self.static_mount = (
+            None if static_folder is None else self.static(static_url, static_folder)
+        )
+        #: Flask's place for extensions to keep their state on the app.
+        self.extensions: dict[str, Any] = {}
         #: The app's settings (SECRET_KEY, SESSION_COOKIE_*, DEBUG, your own): rush.appconfig.
         self.config = AppConfig(self.static_files.root_path)
         self.config["SECRET_KEY"] = secret_key or os.environ.get("RUSH_SECRET_KEY") or None
@@ -181,6 +186,43 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         self.templates = Templates(self, folders)
         #: Your app's logger; the `rush` command shows its records (rush.app.<import_name>).
         self.logger = logging.getLogger(f"rush.app.{import_name or 'app'}")
+
+    # -- Flask's names for what the app was given ---------------------------------------
+
+    @property
+    def name(self) -> str:
+        """The import name (`__name__`), or the main script's name when it is `__main__`."""
+        name = self.import_name or "app"
+        if name == "__main__":
+            main = getattr(sys.modules.get("__main__"), "__file__", None)
+            return os.path.splitext(os.path.basename(main))[0] if main else name
+        return name
+
+    @property
+    def root_path(self) -> str:
+        """The folder relative paths start at: the app's module's, else the current one."""
+        return self.static_files.root_path
+
+    @property
+    def static_folder(self) -> str | None:
+        """The absolute path of the `static_folder=` folder, or None."""
+        return None if self.static_mount is None else self.static_mount.root
+
+    @property
+    def static_url_path(self) -> str | None:
+        """The URL the `static_folder=` folder is served at, or None."""
+        return None if self.static_mount is None else self.static_mount.url
+
+    @property
+    def view_functions(self) -> dict[str, Handler]:
+        """Endpoint name -> its function, as Flask's (a copy: add routes with `route`)."""
+        return {name: routes[0].endpoint for name, routes in self.router.endpoints.items()}
+
+    def send_static_file(self, filename: str) -> FileResponse:
+        """A file of the `static_folder=` folder (404 if it is not there), as Flask's."""
+        if self.static_mount is None:
+            raise RuntimeError("'static_folder' must be set to serve static files")
+        return self.static_mount.serve(None, filename)
 
     @property
     def secret_key(self) -> str | bytes | None:

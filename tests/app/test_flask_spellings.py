@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 import pytest
 
@@ -221,3 +222,32 @@ def test_only_an_http_errors_own_status_stands_for_it():
     app = Rush()
     app.errorhandler(Payment)(lambda request, error: ("pay", 402))
     assert list(app.error_handlers) == [Payment]
+
+
+def test_flasks_names_for_what_the_app_was_given(tmp_path):
+    (tmp_path / "public").mkdir()
+    (tmp_path / "public" / "site.css").write_text("body {}")
+    module = tmp_path / "myapp.py"
+    module.write_text("")
+    app = Rush("tests.app.test_flask_spellings", static_folder=tmp_path / "public")
+    assert app.name == "tests.app.test_flask_spellings"
+    assert app.root_path == str(Path(__file__).resolve().parent)
+    assert (app.static_folder, app.static_url_path) == (str(tmp_path / "public"), "/static")
+
+    @app.get("/style")
+    def style(request):
+        return app.send_static_file("site.css")
+
+    @app.get("/nothing")
+    def nothing(request):
+        return app.send_static_file("../myapp.py")  # never outside the folder
+
+    client = app.test_client()
+    assert client.get("/style").text == "body {}" and client.get("/nothing").status == 404
+    assert app.view_functions["style"] is style
+    assert app.view_functions["static"] == app.static_mount.serve
+    assert app.extensions == {}
+    bare = Rush()
+    assert (bare.name, bare.static_folder, bare.static_url_path) == ("app", None, None)
+    with pytest.raises(RuntimeError, match="static_folder"):
+        bare.send_static_file("x.css")
