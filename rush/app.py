@@ -481,6 +481,8 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
             found = router.match("GET", request.path)
             if found is not None:
                 return found
+        if request.path == "*":  # `OPTIONS *` (the parser allows no other method with it)
+            return self._options_route("*", router.all_methods())
         if router.slash_dynamic or request.path in router.slash_paths:
             found = router.match_other_slash(request.method, request.path)
             if found is not None:
@@ -492,14 +494,15 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
         allowed = router.allowed_methods(request.path, request.method)
         if not allowed:
             return None
-        if "GET" in allowed:
-            allowed.add("HEAD")
-        allowed.add("OPTIONS")
-        allow = ", ".join(sorted(allowed))
         if request.method == "OPTIONS":
-            answer = Response(b"", 200, {"Allow": allow}, content_type="")
-            return Route(request.path, frozenset(("OPTIONS",)), lambda req: answer), {}
-        raise HTTPError(405, headers={"Allow": allow})
+            return self._options_route(request.path, allowed)
+        raise HTTPError(405, headers={"Allow": allow_value(allowed)})
+
+    @staticmethod
+    def _options_route(path: str, methods: set[str]) -> tuple[Route, dict[str, Any]]:
+        """The automatic OPTIONS answer: 200, no body, `Allow` of `methods` (and HEAD, OPTIONS)."""
+        answer = Response(b"", 200, {"Allow": allow_value(methods)}, content_type="")
+        return Route(path, frozenset(("OPTIONS",)), lambda request: answer), {}
 
     def _run_before_hooks(self, request: Request) -> Any:
         if type(request.body_store) is StreamSink:
@@ -593,6 +596,12 @@ class Rush(ErrorHandling, BlueprintHost, Serving, Scaffold):
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         """The app as a WSGI application (`gunicorn module:app`); see rush.wsgiapp."""
         return serve_wsgi(self, environ, start_response)
+
+
+def allow_value(methods: set[str]) -> str:
+    """An `Allow` field value: `methods`, HEAD with GET, and OPTIONS, sorted."""
+    allowed = {*methods, "OPTIONS", *(("HEAD",) if "GET" in methods else ())}
+    return ", ".join(sorted(allowed))
 
 
 def _slash_location(request: Request) -> str:

@@ -185,8 +185,9 @@ class Router:
         self.slash_dynamic = False
         #: The first path segment of every route, of any method (None once a route's first
         #: segment has a parameter): a miss whose first segment is none of these is a 404
-        #: whatever its method or trailing slash, known without the miss path's walks.
-        self.heads: set[str] | None = set()
+        #: whatever its method or trailing slash, known without the miss path's walks. ""
+        #: (that of "/", and of "*") is always there: the miss path answers `OPTIONS *`.
+        self.heads: set[str] | None = {""}
 
     def add(
         self,
@@ -288,6 +289,13 @@ class Router:
         if found is None and method == "HEAD":
             found = self.match_dynamic("GET", other)
         return found
+
+    def all_methods(self) -> set[str]:
+        """Every method some route accepts (`OPTIONS *` asks for them: RFC 9110 §9.3.7)."""
+        methods = set(self.matchers)
+        for routes in self.static.values():
+            methods.update(routes)
+        return methods
 
     def allowed_methods(self, path: str, missed: str | None = None) -> set[str]:
         """Methods some route accepts for `path` (computed on the miss path only). `missed`:

@@ -178,6 +178,21 @@ def test_options_is_automatic():
     assert response.body == b""
 
 
+def test_options_asterisk_asks_for_the_servers_methods():
+    """RFC 9110 §9.3.7: `OPTIONS *` is about the server, not a resource: 200 and every method
+    a route has, whatever its path (it was a 404)."""
+    app = make_app()
+    app.route("/upload/<name>", methods=["PUT"])(lambda request, name: "")
+    client = app.test_client()
+    response = client.open("*", method="OPTIONS")
+    assert (response.status, response.body) == (200, b"")
+    assert response.headers["Allow"] == "DELETE, GET, HEAD, OPTIONS, POST, PUT"
+    assert Rush().test_client().open("*", method="OPTIONS").headers["Allow"] == "OPTIONS"
+    only_root = Rush()  # with and without a "/" route (whose first path segment is "")
+    only_root.post("/")(lambda request: "")
+    assert only_root.test_client().open("*", method="OPTIONS").headers["Allow"] == "OPTIONS, POST"
+
+
 def test_explicit_head_route_wins_over_automatic_head():
     app = Rush()
     app.get("/x")(lambda request: "body")

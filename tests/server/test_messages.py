@@ -152,6 +152,12 @@ def test_405_carries_allow(server):
     assert allowed == {"POST", "OPTIONS"}
 
 
+def test_options_asterisk_lists_the_servers_methods(server):
+    response = exchange(server.port, request("OPTIONS", "*"))
+    assert response.status == 200 and response.body == b""
+    assert {"GET", "HEAD", "POST", "OPTIONS"} <= set(response.header("allow").split(", "))
+
+
 def test_unhandled_exception_is_500_and_the_connection_goes_on(server):
     worker = int(get(server.port, "/pid").body)
     with connect(server.port) as sock:
