@@ -159,13 +159,14 @@ class Templates:
         """The app's context processors, then those of the request's blueprints, outermost
         first (as in Flask: an inner blueprint's values win)."""
         processors = self.context_processors
-        blueprint = request.blueprint if request is not None else None
-        if blueprint is not None and self.blueprint_context_processors:
-            processors = processors + [
-                processor
-                for name in lineage(blueprint)
-                for processor in self.blueprint_context_processors.get(name, ())
-            ]
+        if self.blueprint_context_processors and request is not None:
+            blueprint = request.blueprint
+            if blueprint is not None:
+                processors = processors + [
+                    processor
+                    for name in lineage(blueprint)
+                    for processor in self.blueprint_context_processors.get(name, ())
+                ]
         return processors
 
     def _context(self, request: Any, context: dict[str, Any]) -> dict[str, Any]:
