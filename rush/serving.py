@@ -91,8 +91,6 @@ class Serving:
         if not os.path.isfile(key):
             raise ConfigError(f"static_file {url!r}: {os.fspath(path)!r} ({key}) is not a file")
         send_file = files.send_file
-        if cache_control == DEFAULT_CACHE_CONTROL:
-            cache_control = DEFAULT_CACHE_CONTROL  # PERF: send_file's no-option path tests `is`
 
         def static_file_endpoint(request: Request) -> Response:
             return send_file(key, cache_control=cache_control)

@@ -157,7 +157,7 @@ class StaticFiles:
             root, name = os.path.split(key)
             resource = self.load(self.send_file_table, key, root, [name], contain=False, index=None)
         if (
-            cache_control is DEFAULT_CACHE_CONTROL
+            cache_control == DEFAULT_CACHE_CONTROL  # (the default object: equal at `is`'s cost)
             and mimetype is None
             and not as_attachment
             and download_name is None
