@@ -149,11 +149,12 @@ class Templates:
             raise ConfigError(
                 f"context_processor {func!r}: it is called as f() or f(request) and returns a dict"
             )
-        if blueprint is None:
-            self.context_processors.append((func, parameters == 1))
-        else:
-            processors = self.blueprint_context_processors.setdefault(blueprint, [])
-            processors.append((func, parameters == 1))
+        processors = (
+            self.context_processors
+            if blueprint is None
+            else self.blueprint_context_processors.setdefault(blueprint, [])
+        )
+        processors.append((func, parameters == 1))
 
     def _processors(self, request: Any) -> list[tuple[Callable[..., Any], bool]]:
         """The app's context processors, then those of the request's blueprints, outermost
