@@ -516,27 +516,33 @@ class WSGIHost:
         responder.sent = True
         return responder.status, responder.lines, FileBody(wrapper, offset, count)
 
-    def _mount_serving(self, url: str) -> tuple[Any, dict[str, Any]] | None:
-        """What serve_static calls for GET `url` (a plain path): the first mount under whose
-        prefix it lies, and the file name."""
-        target = url.encode("ascii")
+    def _mount_under(self, target: bytes) -> tuple[StaticMount, bytes] | None:
+        """The first --static mount whose URL prefix starts `target`, and the rest of it."""
         for prefix, mount in self.mounts:
             if target.startswith(prefix):
-                return mount.serve, {"filename": url[len(prefix) :]}
+                return mount, target[len(prefix) :]
         return None
+
+    def _mount_serving(self, url: str) -> tuple[Any, dict[str, Any]] | None:
+        """What serve_static calls for GET `url` (a plain path): the mount's `serve` and the
+        file name."""
+        found = self._mount_under(url.encode("ascii"))
+        if found is None:
+            return None
+        mount, name = found
+        return mount.serve, {"filename": name.decode("ascii")}
 
     def serve_static(self, message: RequestMessage) -> Answer | None:
         """A GET or HEAD under a --static URL, from the file cache (404 if missing)."""
-        target = message.target
-        for prefix, mount in self.mounts:
-            if target.startswith(prefix):
-                name = decode_path(target[len(prefix) :].partition(b"?")[0])
-                try:
-                    response = mount.serve(None, name)
-                except HTTPError as error:
-                    return error.status, HTML_LINE, error_page(error.status, error.message)
-                return response.answer_for(StaticRequest(message.method, message.headers))
-        return None
+        found = self._mount_under(message.target)
+        if found is None:
+            return None
+        mount, rest = found
+        try:
+            response = mount.serve(None, decode_path(rest.partition(b"?")[0]))
+        except HTTPError as error:
+            return error.status, HTML_LINE, error_page(error.status, error.message)
+        return response.answer_for(StaticRequest(message.method, message.headers))
 
     def close_result(self, message: RequestMessage, result: Any) -> None:
         """PEP 3333: the iterable's close() is called whatever happened; its failure is logged."""
